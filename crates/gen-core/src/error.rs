@@ -1,0 +1,161 @@
+//! The error type every crate of the family wraps.
+
+use std::path::PathBuf;
+
+/// A result with gen-core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a user can get wrong, or that can go wrong outside the code:
+/// configs, devices, files, checkpoints and numerics.
+///
+/// Model crates wrap it with `#[error(transparent)] Core(#[from] gen_core::Error)`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is out of its valid range.
+    #[error("invalid config: `{field}` {reason}")]
+    InvalidConfig {
+        /// The field (or flag) that is wrong.
+        field: &'static str,
+        /// What was expected, and what was found.
+        reason: String,
+    },
+
+    /// A device name that is not one of the known backends.
+    #[error("unknown device `{name}`: expected one of flex, ndarray, wgpu, cuda")]
+    UnknownDevice {
+        /// The name that was given.
+        name: String,
+    },
+
+    /// A known backend that this build does not contain.
+    #[error(
+        "the `{backend}` backend is not compiled into this build: rebuild with `--features {feature}`"
+    )]
+    BackendNotCompiled {
+        /// The backend that was asked for.
+        backend: &'static str,
+        /// The Cargo feature that turns it on.
+        feature: &'static str,
+    },
+
+    /// A tensor whose shape does not fit what a function expects.
+    #[error("shape mismatch in {what}: expected {expected}, found {found:?}")]
+    Shape {
+        /// What was being checked.
+        what: &'static str,
+        /// The expected shape, in words.
+        expected: String,
+        /// The shape that was found.
+        found: Vec<usize>,
+    },
+
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A checkpoint that is missing a part, truncated, corrupt, or from
+    /// another run.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint directory or file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An output directory that already holds checkpoints of an earlier run,
+    /// when the caller did not ask to resume.
+    #[error(
+        "{path} already holds checkpoints (latest: step {step}); resume from them or choose another output directory"
+    )]
+    WouldOverwrite {
+        /// The output directory.
+        path: PathBuf,
+        /// The step of its latest checkpoint.
+        step: u64,
+    },
+
+    /// Training produced a NaN or an infinity.
+    #[error(
+        "training diverged at step {step}: `{metric}` is {value}; the last good checkpoint is kept"
+    )]
+    NonFinite {
+        /// The step that produced it (0-based).
+        step: u64,
+        /// The metric that is not finite.
+        metric: String,
+        /// The value.
+        value: f64,
+    },
+
+    /// An image could not be encoded.
+    #[error("{path}: cannot write image: {source}")]
+    Image {
+        /// The image path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: image::ImageError,
+    },
+
+    /// A model was asked for something it cannot do (e.g. labels for an
+    /// unconditional model).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// A dataset could not be read or is malformed.
+    #[error("data: {0}")]
+    Data(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidConfig`].
+    pub fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Checkpoint`].
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Checks that `value > 0` (and finite): the usual rule for learning rates,
+/// scales and temperatures.
+pub fn ensure_positive(field: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::config(field, format!("must be > 0, found {value}")))
+    }
+}
+
+/// Checks that a count is at least 1.
+pub fn ensure_nonzero(field: &'static str, value: usize) -> Result<()> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(Error::config(field, "must be at least 1, found 0"))
+    }
+}

@@ -1,0 +1,344 @@
+//! The training driver every model crate reuses.
+//!
+//! [`Trainer::fit`] runs a [`TrainStep`] over a [`BatchSource`] for a number
+//! of steps or epochs and takes care of what every run needs:
+//!
+//! - a progress bar on a terminal, plain log lines otherwise;
+//! - metrics appended to `<out>/metrics.jsonl`, one JSON object per step;
+//! - periodic, atomic checkpoints under `<out>/checkpoints/` (see
+//!   [`checkpoint`](crate::checkpoint)) holding the model(s), optimizer
+//!   state(s), step, RNG state and run config;
+//! - resuming from the newest checkpoint, with the same data order and
+//!   random stream as an uninterrupted run;
+//! - stopping with [`Error::NonFinite`] on a NaN or infinite metric, before
+//!   any checkpoint of the diverged state is written.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::config::Config;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::checkpoint::{CheckpointStore, write_atomic};
+use crate::error::{Error, Result};
+use crate::rng::SeededRng;
+use crate::train::{BatchSource, Metrics, TrainStep};
+
+/// How long to train and how often to log and save.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrainerConfig {
+    /// Total optimisation steps (a resumed run counts the steps already
+    /// done). Exactly one of `steps` and `epochs` is non-zero.
+    #[config(default = 0)]
+    pub steps: u64,
+    /// Total passes over the data, converted to steps with the source's
+    /// batches per epoch. Exactly one of `steps` and `epochs` is non-zero.
+    #[config(default = 0)]
+    pub epochs: u64,
+    /// Steps between checkpoints; 0 saves only at the end.
+    #[config(default = 0)]
+    pub checkpoint_every: u64,
+    /// Steps between plain log lines (when not on a terminal), >= 1.
+    #[config(default = 100)]
+    pub log_every: u64,
+    /// How many checkpoints to keep on disk, >= 1.
+    #[config(default = 2)]
+    pub keep_checkpoints: usize,
+}
+
+impl TrainerConfig {
+    /// Checks the ranges documented on each field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first wrong field.
+    pub fn validate(&self) -> Result<()> {
+        match (self.steps, self.epochs) {
+            (0, 0) => return Err(Error::config("steps", "or `epochs` must be at least 1")),
+            (s, e) if s > 0 && e > 0 => {
+                return Err(Error::config("steps", "and `epochs` cannot both be set"));
+            }
+            _ => {}
+        }
+        crate::error::ensure_nonzero("log_every", self.log_every as usize)?;
+        crate::error::ensure_nonzero("keep_checkpoints", self.keep_checkpoints)
+    }
+
+    /// The total number of steps for a source and a model.
+    pub fn total_steps(&self, batches_per_epoch: usize, batches_per_step: usize) -> u64 {
+        if self.steps > 0 {
+            self.steps
+        } else {
+            let per_epoch = batches_per_epoch.div_ceil(batches_per_step.max(1)).max(1);
+            self.epochs * per_epoch as u64
+        }
+    }
+}
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar when stderr is a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    /// Plain lines on stderr every `log_every` steps.
+    Plain,
+    /// Nothing (tests, benches).
+    Hidden,
+}
+
+/// What a call to [`Trainer::fit`] did.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The step the run started from (0, or the resumed checkpoint's).
+    pub start_step: u64,
+    /// The steps completed at the end (the total).
+    pub final_step: u64,
+    /// The metrics of the last step run, if any step ran.
+    pub last_metrics: Option<Metrics>,
+    /// The metrics file.
+    pub metrics_path: PathBuf,
+    /// The final checkpoint.
+    pub checkpoint: PathBuf,
+    /// Wall time of the loop, in seconds.
+    pub seconds: f64,
+}
+
+/// Runs training loops: progress, metrics, checkpoints, resume.
+///
+/// ```no_run
+/// # use gen_core::{Trainer, TrainerConfig, TrainStep, BatchSource, rng::SeededRng};
+/// # fn run(model: &mut dyn TrainStep, data: &mut dyn BatchSource) -> gen_core::Result<()> {
+/// let trainer = Trainer::new(TrainerConfig::new().with_steps(1000), "out/run")?.resume(true);
+/// let outcome = trainer.fit(model, data, &mut SeededRng::new(0))?;
+/// println!("metrics in {}", outcome.metrics_path.display());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    config: TrainerConfig,
+    out_dir: PathBuf,
+    progress: Progress,
+    resume: bool,
+    run_config: serde_json::Value,
+}
+
+impl Trainer {
+    /// A trainer writing into `out_dir`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an invalid config.
+    pub fn new(config: TrainerConfig, out_dir: impl Into<PathBuf>) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            out_dir: out_dir.into(),
+            progress: Progress::Auto,
+            resume: false,
+            run_config: serde_json::Value::Null,
+        })
+    }
+
+    /// Sets how progress is shown.
+    #[must_use]
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Continue from the newest checkpoint in the output folder, if any.
+    /// Without it, a folder that already holds checkpoints is an error
+    /// ([`Error::WouldOverwrite`]), so an earlier run is never overwritten.
+    #[must_use]
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// The run's configuration (model, optimizer, data...), saved as
+    /// `config.json` and inside every checkpoint.
+    ///
+    /// # Errors
+    /// When the value cannot be serialised.
+    pub fn with_run_config<T: Serialize>(mut self, config: &T) -> Result<Self> {
+        self.run_config = serde_json::to_value(config)
+            .map_err(|e| Error::config("run_config", format!("cannot be serialised: {e}")))?;
+        Ok(self)
+    }
+
+    /// The output folder.
+    pub fn out_dir(&self) -> &Path {
+        &self.out_dir
+    }
+
+    /// The checkpoints of this trainer's output folder.
+    pub fn checkpoints(&self) -> CheckpointStore {
+        CheckpointStore::new(self.out_dir.join("checkpoints"), self.config.keep_checkpoints)
+    }
+
+    /// Trains `model` on `data` until the configured total, drawing
+    /// randomness from `rng` (replaced by the checkpoint's on resume).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the output folder is not writable,
+    /// [`Error::WouldOverwrite`] when it holds checkpoints and resume is off,
+    /// [`Error::Checkpoint`] when the checkpoint to resume from is damaged
+    /// (it is left as it is), [`Error::NonFinite`] when a metric diverges,
+    /// and whatever the model's step returns.
+    pub fn fit(
+        &self,
+        model: &mut dyn TrainStep,
+        data: &mut dyn BatchSource,
+        rng: &mut SeededRng,
+    ) -> Result<TrainOutcome> {
+        let per_step = model.batches_per_step();
+        crate::error::ensure_nonzero("batches_per_step", per_step)?;
+        let per_epoch = data.batches_per_epoch();
+        crate::error::ensure_nonzero("batches_per_epoch", per_epoch)?;
+        let total = self.config.total_steps(per_epoch, per_step);
+
+        fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
+        let store = self.checkpoints();
+        let mut start = 0;
+        if let Some((step, dir)) = store.latest()? {
+            if !self.resume {
+                return Err(Error::WouldOverwrite {
+                    path: self.out_dir.clone(),
+                    step,
+                });
+            }
+            let manifest = CheckpointStore::load(&dir, model)?;
+            *rng = manifest.rng;
+            start = manifest.step;
+        }
+        let config_json = serde_json::to_vec_pretty(&self.run_config)
+            .map_err(|e| Error::config("run_config", e.to_string()))?;
+        write_atomic(&self.out_dir.join("config.json"), &config_json)?;
+        let metrics_path = self.out_dir.join("metrics.jsonl");
+        let mut metrics_file = open_metrics(&metrics_path, start)?;
+
+        let device = model.device();
+        let bar = self.bar(start, total);
+        let clock = Instant::now();
+        let mut last = None;
+        let mut last_saved = None;
+        for step in start..total {
+            let first = step * per_step as u64;
+            let batches = (0..per_step as u64)
+                .map(|k| data.batch(first + k, &device))
+                .collect::<Result<Vec<_>>>()?;
+            let metrics = model.step(batches, rng)?;
+            if let Some((name, value)) = metrics.first_non_finite() {
+                bar.abandon();
+                return Err(Error::NonFinite {
+                    step,
+                    metric: name.to_string(),
+                    value,
+                });
+            }
+            let done = step + 1;
+            let epoch = (done * per_step as u64) as f64 / per_epoch as f64;
+            let line = metrics_line(done, epoch, clock.elapsed().as_secs_f64(), &metrics);
+            writeln!(metrics_file, "{line}").map_err(|e| Error::io(&metrics_path, e))?;
+            self.report(&bar, done, total, epoch, &metrics);
+            if self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0 {
+                metrics_file.flush().map_err(|e| Error::io(&metrics_path, e))?;
+                last_saved = Some((done, store.save(done, rng, &self.run_config, model)?));
+            }
+            last = Some(metrics);
+        }
+        metrics_file
+            .flush()
+            .map_err(|e| Error::io(&metrics_path, e))?;
+        let checkpoint = match (last_saved, store.latest()?) {
+            (Some((step, dir)), _) if step == total => dir,
+            // Resumed from a checkpoint that had already reached the total.
+            (None, Some((step, dir))) if step == total => dir,
+            _ => store.save(total, rng, &self.run_config, model)?,
+        };
+        bar.finish();
+        Ok(TrainOutcome {
+            start_step: start,
+            final_step: total,
+            last_metrics: last,
+            metrics_path,
+            checkpoint,
+            seconds: clock.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn bar(&self, start: u64, total: u64) -> ProgressBar {
+        let on_terminal = std::io::stderr().is_terminal();
+        if self.progress != Progress::Auto || !on_terminal {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(total).with_position(start);
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta}) {msg}",
+        )
+        .expect("the progress template is valid");
+        bar.set_style(style);
+        bar
+    }
+
+    fn report(&self, bar: &ProgressBar, done: u64, total: u64, epoch: f64, metrics: &Metrics) {
+        let text = metrics
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        if !bar.is_hidden() {
+            bar.set_position(done);
+            bar.set_message(text);
+        } else if self.progress != Progress::Hidden
+            && (done % self.config.log_every == 0 || done == total)
+        {
+            eprintln!("step {done}/{total}  epoch {epoch:.2}  {text}");
+        }
+    }
+}
+
+fn metrics_line(step: u64, epoch: f64, elapsed: f64, metrics: &Metrics) -> String {
+    let mut map = serde_json::Map::new();
+    map.insert("step".into(), step.into());
+    map.insert("epoch".into(), round(epoch).into());
+    map.insert("elapsed_s".into(), round(elapsed).into());
+    for (name, value) in metrics.iter() {
+        map.insert(name.into(), value.into());
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+/// Opens the metrics file for appending, first dropping lines past `start`
+/// (written by a run that stopped after its last checkpoint).
+fn open_metrics(path: &Path, start: u64) -> Result<std::io::BufWriter<fs::File>> {
+    if start > 0
+        && let Ok(text) = fs::read_to_string(path)
+    {
+        let kept: String = text
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s <= start)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write_atomic(path, kept.as_bytes())?;
+    } else if start == 0 {
+        fs::write(path, b"").map_err(|e| Error::io(path, e))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(std::io::BufWriter::new(file))
+}

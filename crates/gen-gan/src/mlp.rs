@@ -1,0 +1,216 @@
+//! The MLP GAN: a generator that maps a noise vector to a flat sample
+//! through fully connected layers, and a discriminator that maps a flat
+//! sample to one logit (Goodfellow et al., 2014).
+//!
+//! Hidden layers use LeakyReLU(0.2) in both networks; the generator ends in
+//! tanh for data in `[-1, 1]` (images) or is linear for unbounded data (toy
+//! 2-D sets). The defaults are the reference shape of the benchmarks:
+//! G `64 -> 256 -> 512 -> data`, D `data -> 512 -> 256 -> 1`.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{leaky_relu, tanh};
+use burn::tensor::{Device, Tensor};
+use gen_core::error::{ensure_nonzero, Error as CoreError};
+use gen_core::rng::init_now;
+use gen_core::sample::check_labels;
+use gen_core::{Sample, SeededRng};
+
+use crate::error::Result;
+use crate::{Discriminator, Generator};
+
+/// Shape of an MLP GAN.
+#[derive(Config, Debug, PartialEq)]
+pub struct MlpGanConfig {
+    /// Values per sample (784 for MNIST, 64 for the 8x8 digits, 2 for toy
+    /// data), >= 1.
+    pub data_dim: usize,
+    /// Length of the noise vector z, >= 1.
+    #[config(default = 64)]
+    pub latent_dim: usize,
+    /// Widths of the generator's hidden layers, each >= 1.
+    #[config(default = "vec![256, 512]")]
+    pub generator_hidden: Vec<usize>,
+    /// Widths of the discriminator's hidden layers, each >= 1.
+    #[config(default = "vec![512, 256]")]
+    pub discriminator_hidden: Vec<usize>,
+    /// Negative slope of the LeakyReLU activations, in `[0, 1)`.
+    #[config(default = 0.2)]
+    pub leaky_slope: f64,
+    /// End the generator with tanh (data in `[-1, 1]`); otherwise linear.
+    #[config(default = true)]
+    pub tanh_output: bool,
+}
+
+impl MlpGanConfig {
+    /// Checks the ranges documented on each field.
+    ///
+    /// # Errors
+    /// [`gen_core::Error::InvalidConfig`] naming the first wrong field.
+    pub fn validate(&self) -> Result<()> {
+        ensure_nonzero("data_dim", self.data_dim)?;
+        ensure_nonzero("latent_dim", self.latent_dim)?;
+        for &w in &self.generator_hidden {
+            ensure_nonzero("generator_hidden", w)?;
+        }
+        for &w in &self.discriminator_hidden {
+            ensure_nonzero("discriminator_hidden", w)?;
+        }
+        if !(0.0..1.0).contains(&self.leaky_slope) {
+            return Err(CoreError::config(
+                "leaky_slope",
+                format!("must be in [0, 1), found {}", self.leaky_slope),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Builds the generator on `device` (burn's default initialisation,
+    /// drawn now from the device's seeded generator: see
+    /// [`gen_core::rng::init_now`]).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn init_generator(&self, device: &Device) -> Result<MlpGenerator> {
+        self.validate()?;
+        Ok(init_now(MlpGenerator {
+            layers: stack(self.latent_dim, &self.generator_hidden, self.data_dim, device),
+            leaky_slope: self.leaky_slope,
+            tanh_output: self.tanh_output,
+            latent_dim: self.latent_dim,
+        }))
+    }
+
+    /// Builds the discriminator on `device`.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn init_discriminator(&self, device: &Device) -> Result<MlpDiscriminator> {
+        self.validate()?;
+        Ok(init_now(MlpDiscriminator {
+            layers: stack(self.data_dim, &self.discriminator_hidden, 1, device),
+            leaky_slope: self.leaky_slope,
+        }))
+    }
+}
+
+fn stack(input: usize, hidden: &[usize], output: usize, device: &Device) -> Vec<Linear> {
+    let mut widths = vec![input];
+    widths.extend_from_slice(hidden);
+    widths.push(output);
+    widths
+        .windows(2)
+        .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+        .collect()
+}
+
+/// Runs the layers with LeakyReLU between them (none after the last).
+fn run(layers: &[Linear], mut x: Tensor<2>, slope: f64) -> Tensor<2> {
+    let last = layers.len() - 1;
+    for (i, layer) in layers.iter().enumerate() {
+        x = layer.forward(x);
+        if i < last {
+            x = leaky_relu(x, slope);
+        }
+    }
+    x
+}
+
+/// The MLP generator.
+#[derive(Module, Debug)]
+pub struct MlpGenerator {
+    layers: Vec<Linear>,
+    leaky_slope: f64,
+    tanh_output: bool,
+    latent_dim: usize,
+}
+
+impl MlpGenerator {
+    /// # Shapes
+    /// `z`: `[batch, latent_dim]` -> `[batch, data_dim]`.
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        let x = run(&self.layers, z, self.leaky_slope);
+        if self.tanh_output { tanh(x) } else { x }
+    }
+}
+
+impl Generator for MlpGenerator {
+    fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    fn generate(&self, z: Tensor<2>) -> Tensor<2> {
+        self.forward(z)
+    }
+}
+
+impl Sample<2> for MlpGenerator {
+    fn sample(
+        &self,
+        n: usize,
+        labels: Option<&[usize]>,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> gen_core::Result<Tensor<2>> {
+        check_labels(n, labels, None)?;
+        let generator = self.valid().to_device(device);
+        let z = rng.normal([n, self.latent_dim], device);
+        Ok(generator.forward(z))
+    }
+}
+
+/// The MLP discriminator.
+#[derive(Module, Debug)]
+pub struct MlpDiscriminator {
+    layers: Vec<Linear>,
+    leaky_slope: f64,
+}
+
+impl MlpDiscriminator {
+    /// # Shapes
+    /// `x`: `[batch, data_dim]` -> logits `[batch, 1]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        run(&self.layers, x, self.leaky_slope)
+    }
+}
+
+impl Discriminator for MlpDiscriminator {
+    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_output_range() {
+        let dev = Device::flex();
+        let cfg = MlpGanConfig::new(6).with_latent_dim(3).with_generator_hidden(vec![5]);
+        let g = cfg.init_generator(&dev).unwrap();
+        let d = cfg.init_discriminator(&dev).unwrap();
+        let x = g.sample(7, None, &mut SeededRng::new(0), &dev).unwrap();
+        assert_eq!(x.dims(), [7, 6]);
+        let v: Vec<f32> = x.clone().into_data().try_into_vec().unwrap();
+        assert!(v.iter().all(|a| a.abs() <= 1.0));
+        assert_eq!(d.forward(x).dims(), [7, 1]);
+        assert!(g.sample(2, Some(&[0, 1]), &mut SeededRng::new(0), &dev).is_err());
+    }
+
+    #[test]
+    fn invalid_configs_are_typed_errors() {
+        let dev = Device::flex();
+        for (cfg, field) in [
+            (MlpGanConfig::new(0), "data_dim"),
+            (MlpGanConfig::new(4).with_latent_dim(0), "latent_dim"),
+            (MlpGanConfig::new(4).with_generator_hidden(vec![8, 0]), "generator_hidden"),
+            (MlpGanConfig::new(4).with_leaky_slope(1.5), "leaky_slope"),
+        ] {
+            let err = cfg.init_generator(&dev).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! # generative: GANs, VAEs and diffusion models on burn
+//!
+//! One dependency for the whole family. Each crate is re-exported under a
+//! short name:
+//!
+//! | name | crate | what it holds |
+//! |---|---|---|
+//! | [`core`] | `gen-core` | devices, the `Sample` and `TrainStep` traits, the `Trainer` (progress, metrics, checkpoints, resume), seeding, PNG grids, distances, errors |
+//! | [`data`] | `gen-data` | the embedded UCI digits, toy 2-D distributions, a seeded loader |
+//! | [`gan`] | `gen-gan` | the MLP GAN and the adversarial trainer |
+//! | [`vae`] | `gen-vae` | variational autoencoders |
+//! | [`diffusion`] | `gen-diffusion` | diffusion models |
+//!
+//! Backends are Cargo features of this crate: `flex` (default, CPU),
+//! `ndarray` (CPU), `wgpu` (GPU), `cuda`. The one that runs is picked at run
+//! time by name with [`core::device::device`].
+//!
+//! ```
+//! use generative::core::{Sample, SeededRng, device::device};
+//! use generative::gan::MlpGanConfig;
+//!
+//! let dev = device("flex")?;
+//! let generator = MlpGanConfig::new(64).init_generator(&dev)?;
+//! let images = generator.sample(16, None, &mut SeededRng::new(0), &dev)?;
+//! assert_eq!(images.dims(), [16, 64]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use burn;
+pub use gen_core as core;
+pub use gen_data as data;
+pub use gen_diffusion as diffusion;
+pub use gen_gan as gan;
+pub use gen_vae as vae;

@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests: one tiny GAN setup, used
+//! identically on every backend.
+#![allow(dead_code)] // each test file uses its own subset
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use generative::core::{Progress, SeededRng, Trainer, TrainerConfig, rng::seed_device};
+use generative::data::{Loader, Toy2d};
+use generative::gan::{
+    GanTrainer, GanTrainingConfig, MlpDiscriminator, MlpGanConfig, MlpGenerator,
+};
+
+pub type Gan = GanTrainer<MlpGenerator, MlpDiscriminator>;
+
+/// A small MLP GAN for 2-D data (linear output).
+pub fn toy_config() -> MlpGanConfig {
+    MlpGanConfig::new(2)
+        .with_latent_dim(8)
+        .with_generator_hidden(vec![64, 64])
+        .with_discriminator_hidden(vec![64, 64])
+        .with_tanh_output(false)
+}
+
+/// The GAN on `device`, its parameters initialised on flex from `seed` and
+/// moved there, so every backend starts from the same weights.
+pub fn toy_gan(seed: u64, device: &Device, training: GanTrainingConfig) -> Gan {
+    let flex = Device::flex();
+    seed_device(seed, &flex);
+    let cfg = toy_config();
+    let g = cfg.init_generator(&flex).unwrap().to_device(device);
+    let d = cfg.init_discriminator(&flex).unwrap().to_device(device);
+    GanTrainer::new(g, d, training, device).unwrap()
+}
+
+/// A seeded loader over `n` points of a toy distribution.
+pub fn toy_loader(toy: Toy2d, n: usize, batch: usize, seed: u64) -> Loader {
+    let data = toy.dataset(n, &mut SeededRng::new(seed));
+    Loader::new(data, batch, seed).unwrap()
+}
+
+/// A quiet trainer for `steps` steps into `dir`.
+pub fn trainer(steps: u64, checkpoint_every: u64, dir: &std::path::Path) -> Trainer {
+    Trainer::new(
+        TrainerConfig::new()
+            .with_steps(steps)
+            .with_checkpoint_every(checkpoint_every),
+        dir,
+    )
+    .unwrap()
+    .progress(Progress::Hidden)
+}
+
+/// Every parameter of a module, flattened, in the module's visiting order
+/// (its field order, the same for every instance of one type).
+pub fn params<M: Module>(m: &M) -> Vec<f32> {
+    let mut out = Vec::new();
+    m.visit(&mut Collect(&mut out));
+    out
+}
+
+struct Collect<'a>(&'a mut Vec<f32>);
+
+impl burn::module::ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let v = param.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        self.0.extend(v);
+    }
+}
+
+/// The largest absolute difference between two equally long vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}

@@ -1,0 +1,164 @@
+//! Checkpoints and resume: N steps straight equal N/2, checkpoint, load into
+//! a fresh model, N/2 more; damaged checkpoints are reported and kept;
+//! a diverging run stops with the last good checkpoint intact.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use generative::core::{Batch, BatchSource, CheckpointStore, Error, SeededRng};
+use generative::data::Toy2d;
+use generative::gan::GanTrainingConfig;
+
+const STEPS: u64 = 8;
+
+fn fresh(seed: u64) -> common::Gan {
+    common::toy_gan(seed, &Device::flex(), GanTrainingConfig::new())
+}
+
+fn loader() -> generative::data::Loader {
+    common::toy_loader(Toy2d::SwissRoll, 256, 32, 11)
+}
+
+fn all_params(gan: &common::Gan) -> Vec<f32> {
+    let mut p = common::params(gan.generator());
+    p.extend(common::params(gan.discriminator()));
+    p
+}
+
+/// Trains STEPS/2 steps into `dir`, leaving a checkpoint at STEPS/2.
+fn half_run(dir: &Path) {
+    let mut gan = fresh(5);
+    common::trainer(STEPS / 2, 0, dir)
+        .fit(&mut gan, &mut loader(), &mut SeededRng::new(1))
+        .unwrap();
+}
+
+fn checkpoint_dir(dir: &Path) -> std::path::PathBuf {
+    CheckpointStore::new(dir.join("checkpoints"), 2)
+        .latest()
+        .unwrap()
+        .expect("a checkpoint")
+        .1
+}
+
+#[test]
+fn resumed_run_matches_straight_run_exactly() {
+    let straight_dir = tempfile::tempdir().unwrap();
+    let mut straight = fresh(5);
+    common::trainer(STEPS, 0, straight_dir.path())
+        .fit(&mut straight, &mut loader(), &mut SeededRng::new(1))
+        .unwrap();
+
+    let split_dir = tempfile::tempdir().unwrap();
+    half_run(split_dir.path());
+    // A model initialised from another seed, and another RNG: everything
+    // must come from the checkpoint.
+    let mut resumed = fresh(999);
+    let outcome = common::trainer(STEPS, 0, split_dir.path())
+        .resume(true)
+        .fit(&mut resumed, &mut loader(), &mut SeededRng::new(12345))
+        .unwrap();
+    assert_eq!((outcome.start_step, outcome.final_step), (STEPS / 2, STEPS));
+    assert_eq!(all_params(&resumed), all_params(&straight));
+
+    let metrics = fs::read_to_string(outcome.metrics_path).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=STEPS).collect::<Vec<_>>());
+}
+
+#[test]
+fn existing_checkpoints_are_not_overwritten_without_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    half_run(dir.path());
+    let before = fs::read(checkpoint_dir(dir.path()).join("state.json")).unwrap();
+    let err = common::trainer(STEPS, 0, dir.path())
+        .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
+        .unwrap_err();
+    assert!(matches!(err, Error::WouldOverwrite { step: 4, .. }), "{err}");
+    assert_eq!(fs::read(checkpoint_dir(dir.path()).join("state.json")).unwrap(), before);
+}
+
+/// Damages a checkpoint file, resumes, and checks the error and that the
+/// file is still there exactly as damaged.
+fn resume_fails_on(damage: impl Fn(&Path), file: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    half_run(dir.path());
+    let path = checkpoint_dir(dir.path()).join(file);
+    damage(&path);
+    let damaged = fs::read(&path).ok();
+    let err = common::trainer(STEPS, 0, dir.path())
+        .resume(true)
+        .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Checkpoint { .. }), "{msg}");
+    assert!(msg.contains(expected), "`{msg}` should mention `{expected}`");
+    assert_eq!(fs::read(&path).ok(), damaged, "the checkpoint was modified");
+    assert_eq!(checkpoint_dir(dir.path()).file_name().unwrap(), "step-000000000004");
+}
+
+#[test]
+fn truncated_checkpoint_is_reported_and_kept() {
+    let truncate = |p: &Path| {
+        let bytes = fs::read(p).unwrap();
+        fs::write(p, &bytes[..bytes.len() / 2]).unwrap();
+    };
+    resume_fails_on(truncate, "generator.bpk", "truncated");
+    resume_fails_on(truncate, "opt_discriminator.bpk", "truncated");
+    resume_fails_on(truncate, "state.json", "unreadable manifest");
+}
+
+#[test]
+fn corrupt_or_missing_checkpoint_is_reported_and_kept() {
+    let flip = |p: &Path| {
+        let mut bytes = fs::read(p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        fs::write(p, bytes).unwrap();
+    };
+    resume_fails_on(flip, "discriminator.bpk", "corrupt");
+    resume_fails_on(|p: &Path| fs::remove_file(p).unwrap(), "opt_generator.bpk", "No such file");
+}
+
+/// A source that turns to NaN from batch `from` on.
+struct Poisoned {
+    inner: generative::data::Loader,
+    from: u64,
+}
+
+impl BatchSource for Poisoned {
+    fn batches_per_epoch(&self) -> usize {
+        self.inner.batches_per_epoch()
+    }
+
+    fn batch(&mut self, index: u64, device: &Device) -> generative::core::Result<Batch> {
+        let mut batch = self.inner.batch(index, device)?;
+        if index >= self.from {
+            let dims = batch.data.dims();
+            batch.data = Tensor::from_data(TensorData::new(vec![f32::NAN; dims[0] * dims[1]], dims), device);
+        }
+        Ok(batch)
+    }
+}
+
+#[test]
+fn nan_stops_training_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = Poisoned { inner: loader(), from: 5 };
+    let err = common::trainer(10, 2, dir.path())
+        .fit(&mut fresh(5), &mut data, &mut SeededRng::new(1))
+        .unwrap_err();
+    assert!(matches!(err, Error::NonFinite { step: 5, .. }), "{err}");
+    assert!(err.to_string().contains("last good checkpoint is kept"));
+    let latest = checkpoint_dir(dir.path());
+    assert!(latest.ends_with("step-000000000004"), "{latest:?}");
+    // It loads.
+    let mut gan = fresh(5);
+    CheckpointStore::load(&latest, &mut gan).unwrap();
+}
