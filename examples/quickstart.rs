@@ -18,8 +18,8 @@ use std::process::ExitCode;
 use burn::tensor::Tensor;
 use clap::Parser;
 use generative::core::{
-    self as gcore, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, distance, rng::seed_device,
-    save_grid,
+    self as gcore, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, distance,
+    rng::seed_device, save_grid,
 };
 use generative::data::{Digits, Loader, digits};
 use generative::gan::{GanTrainer, GanTrainingConfig, MlpGanConfig, MlpGenerator};
@@ -110,7 +110,10 @@ fn run(args: &Args) -> gcore::Result<()> {
     let real = dataset.head(512, &device);
     let mut loader = Loader::new(dataset, args.batch_size, args.seed)?;
     let mut rng = seed_device(args.seed, &device);
-    let (g, d) = (model.init_generator(&device)?, model.init_discriminator(&device)?);
+    let (g, d) = (
+        model.init_generator(&device)?,
+        model.init_discriminator(&device)?,
+    );
     let mut gan = GanTrainer::new(g, d, training, &device)?;
 
     let before = distance_to(gan.generator(), &real, &device)?;
@@ -128,7 +131,11 @@ fn run(args: &Args) -> gcore::Result<()> {
         .sample(64, None, &mut SeededRng::new(args.seed), &device)?;
     let samples_png = args.out.join("samples.png");
     save_grid(as_images(samples), &samples_png, &grid)?;
-    save_grid(as_images(real.clone().slice([0..64])), args.out.join("real.png"), &grid)?;
+    save_grid(
+        as_images(real.clone().slice([0..64])),
+        args.out.join("real.png"),
+        &grid,
+    )?;
 
     println!(
         "trained steps {}..{} in {:.1} s",

@@ -32,3 +32,8 @@ pub use gen_data as data;
 pub use gen_diffusion as diffusion;
 pub use gen_gan as gan;
 pub use gen_vae as vae;
+
+/// The README's code, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

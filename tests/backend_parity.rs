@@ -56,7 +56,10 @@ fn compare(name: &str, other: &Device, tolerance: f32) {
         "flex vs {name}: forward {fwd:.2e}, loss_d {d:.2e}, loss_g {g:.2e}, forward after one step {after:.2e}"
     );
     assert!(fwd <= tolerance, "forward differs by {fwd}");
-    assert!(d <= tolerance && g <= tolerance, "losses differ by {d}, {g}");
+    assert!(
+        d <= tolerance && g <= tolerance,
+        "losses differ by {d}, {g}"
+    );
     // Adam's first step moves each weight by about +-lr whatever the size
     // of its gradient, so a gradient that is ~0 on one backend may move the
     // other way on another: allow a few learning rates of output change.

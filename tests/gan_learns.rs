@@ -17,7 +17,9 @@ fn mlp_gan_learns_the_eight_gaussians() {
         .with_lr_discriminator(1e-3);
     let mut gan = common::toy_gan(0, &dev, training);
     let mut loader = common::toy_loader(Toy2d::EightGaussians, 2048, 128, 0);
-    let real = Toy2d::EightGaussians.dataset(512, &mut SeededRng::new(99)).head(512, &dev);
+    let real = Toy2d::EightGaussians
+        .dataset(512, &mut SeededRng::new(99))
+        .head(512, &dev);
     let bandwidths = [0.2, 0.5, 1.0, 2.0];
     let mmd = |gan: &common::Gan| {
         let fake = gan
@@ -33,5 +35,8 @@ fn mlp_gan_learns_the_eight_gaussians() {
         .unwrap();
     let after = mmd(&gan);
     eprintln!("MMD^2 to the 8 Gaussians: before {before:.4}, after {after:.4}");
-    assert!(after < 0.2 * before, "MMD^2 before {before:.4}, after {after:.4}");
+    assert!(
+        after < 0.2 * before,
+        "MMD^2 before {before:.4}, after {after:.4}"
+    );
 }

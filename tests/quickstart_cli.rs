@@ -15,7 +15,11 @@ fn quickstart() -> PathBuf {
     let bin = profile_dir
         .join("examples")
         .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} not built: run `cargo test` (it builds the examples)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo test` (it builds the examples)",
+        bin.display()
+    );
     bin
 }
 
@@ -34,15 +38,26 @@ fn fails_with(args: &[&str], expected: &str) {
     assert!(!out.status.success(), "{args:?} succeeded");
     assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    assert!(stderr.contains(expected), "{args:?}: `{stderr}` lacks `{expected}`");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: `{stderr}` lacks `{expected}`"
+    );
 }
 
 fn tiny(out: &Path) -> Vec<String> {
-    ["--steps", "6", "--checkpoint-every", "3", "--batch-size", "16", "--out"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([out.display().to_string()])
-        .collect()
+    [
+        "--steps",
+        "6",
+        "--checkpoint-every",
+        "3",
+        "--batch-size",
+        "16",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out.display().to_string()])
+    .collect()
 }
 
 fn args(v: &[String]) -> Vec<&str> {
@@ -54,14 +69,25 @@ fn a_tiny_run_writes_samples_metrics_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&args(&tiny(dir.path())));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("samples.png"), "{stdout}");
     let png = image::open(dir.path().join("samples.png")).unwrap();
     // 8 columns of 8x8 digits with 2 px padding, scaled 4x.
-    assert_eq!((png.width(), png.height()), ((8 * 10 + 2) * 4, (8 * 10 + 2) * 4));
+    assert_eq!(
+        (png.width(), png.height()),
+        ((8 * 10 + 2) * 4, (8 * 10 + 2) * 4)
+    );
     let metrics = fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 6);
-    assert!(dir.path().join("checkpoints/step-000000000006/state.json").exists());
+    assert!(
+        dir.path()
+            .join("checkpoints/step-000000000006/state.json")
+            .exists()
+    );
 }
 
 #[test]
@@ -74,10 +100,19 @@ fn unknown_and_missing_backends() {
 fn invalid_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().display().to_string();
-    fails_with(&["--batch-size", "0", "--out", &out], "`batch_size` must be at least 1");
+    fails_with(
+        &["--batch-size", "0", "--out", &out],
+        "`batch_size` must be at least 1",
+    );
     fails_with(&["--lr", "0", "--out", &out], "`lr_generator` must be > 0");
-    fails_with(&["--lr", "-0.1", "--out", &out], "`lr_generator` must be > 0");
-    fails_with(&["--steps", "0", "--out", &out], "`steps` or `epochs` must be at least 1");
+    fails_with(
+        &["--lr", "-0.1", "--out", &out],
+        "`lr_generator` must be > 0",
+    );
+    fails_with(
+        &["--steps", "0", "--out", &out],
+        "`steps` or `epochs` must be at least 1",
+    );
 }
 
 #[test]
@@ -103,7 +138,11 @@ fn damaged_checkpoint_on_resume_is_reported_and_kept() {
     again[1] = "12".into(); // --steps 12
     again.push("--resume".into());
     fails_with(&args(&again), "truncated");
-    assert_eq!(fs::read(&gen_file).unwrap().len(), 100, "the checkpoint was rewritten");
+    assert_eq!(
+        fs::read(&gen_file).unwrap().len(),
+        100,
+        "the checkpoint was rewritten"
+    );
     assert!(ckpt.join("state.json").exists());
 
     // Without --resume the folder is protected, not overwritten.

@@ -67,7 +67,11 @@ fn resumed_run_matches_straight_run_exactly() {
     let metrics = fs::read_to_string(outcome.metrics_path).unwrap();
     let steps: Vec<u64> = metrics
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, (1..=STEPS).collect::<Vec<_>>());
 }
@@ -80,8 +84,14 @@ fn existing_checkpoints_are_not_overwritten_without_resume() {
     let err = common::trainer(STEPS, 0, dir.path())
         .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
         .unwrap_err();
-    assert!(matches!(err, Error::WouldOverwrite { step: 4, .. }), "{err}");
-    assert_eq!(fs::read(checkpoint_dir(dir.path()).join("state.json")).unwrap(), before);
+    assert!(
+        matches!(err, Error::WouldOverwrite { step: 4, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read(checkpoint_dir(dir.path()).join("state.json")).unwrap(),
+        before
+    );
 }
 
 /// Damages a checkpoint file, resumes, and checks the error and that the
@@ -98,9 +108,15 @@ fn resume_fails_on(damage: impl Fn(&Path), file: &str, expected: &str) {
         .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Checkpoint { .. }), "{msg}");
-    assert!(msg.contains(expected), "`{msg}` should mention `{expected}`");
+    assert!(
+        msg.contains(expected),
+        "`{msg}` should mention `{expected}`"
+    );
     assert_eq!(fs::read(&path).ok(), damaged, "the checkpoint was modified");
-    assert_eq!(checkpoint_dir(dir.path()).file_name().unwrap(), "step-000000000004");
+    assert_eq!(
+        checkpoint_dir(dir.path()).file_name().unwrap(),
+        "step-000000000004"
+    );
 }
 
 #[test]
@@ -123,7 +139,11 @@ fn corrupt_or_missing_checkpoint_is_reported_and_kept() {
         fs::write(p, bytes).unwrap();
     };
     resume_fails_on(flip, "discriminator.bpk", "corrupt");
-    resume_fails_on(|p: &Path| fs::remove_file(p).unwrap(), "opt_generator.bpk", "No such file");
+    resume_fails_on(
+        |p: &Path| fs::remove_file(p).unwrap(),
+        "opt_generator.bpk",
+        "No such file",
+    );
 }
 
 /// A source that turns to NaN from batch `from` on.
@@ -141,7 +161,10 @@ impl BatchSource for Poisoned {
         let mut batch = self.inner.batch(index, device)?;
         if index >= self.from {
             let dims = batch.data.dims();
-            batch.data = Tensor::from_data(TensorData::new(vec![f32::NAN; dims[0] * dims[1]], dims), device);
+            batch.data = Tensor::from_data(
+                TensorData::new(vec![f32::NAN; dims[0] * dims[1]], dims),
+                device,
+            );
         }
         Ok(batch)
     }
@@ -150,7 +173,10 @@ impl BatchSource for Poisoned {
 #[test]
 fn nan_stops_training_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut data = Poisoned { inner: loader(), from: 5 };
+    let mut data = Poisoned {
+        inner: loader(),
+        from: 5,
+    };
     let err = common::trainer(10, 2, dir.path())
         .fit(&mut fresh(5), &mut data, &mut SeededRng::new(1))
         .unwrap_err();

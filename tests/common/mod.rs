@@ -62,7 +62,12 @@ struct Collect<'a>(&'a mut Vec<f32>);
 
 impl burn::module::ModuleVisitor for Collect<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        let v = param.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        let v = param
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
         self.0.extend(v);
     }
 }
@@ -70,5 +75,8 @@ impl burn::module::ModuleVisitor for Collect<'_> {
 /// The largest absolute difference between two equally long vectors.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

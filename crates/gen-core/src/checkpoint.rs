@@ -88,11 +88,10 @@ impl StateWriter {
     /// # Errors
     /// When the record cannot be serialised or written.
     pub fn module<M: Module>(&mut self, name: &str, module: &M) -> Result<()> {
-        let bytes = module
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| Error::checkpoint(&self.dir, format!("cannot serialise `{name}`: {e}")))?;
+        let bytes =
+            module.clone().into_record().into_bytes().map_err(|e| {
+                Error::checkpoint(&self.dir, format!("cannot serialise `{name}`: {e}"))
+            })?;
         self.bytes(name, "bpk", &bytes)
     }
 
@@ -134,7 +133,10 @@ impl StateWriter {
             ));
         }
         if self.parts.iter().any(|p| p.name == name) {
-            return Err(Error::checkpoint(&self.dir, format!("part `{name}` written twice")));
+            return Err(Error::checkpoint(
+                &self.dir,
+                format!("part `{name}` written twice"),
+            ));
         }
         let file = format!("{name}.{extension}");
         write_synced(&self.dir.join(&file), bytes)?;
@@ -271,7 +273,10 @@ impl CheckpointStore {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(step) = name.strip_prefix(PREFIX).and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(step) = name
+                .strip_prefix(PREFIX)
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 found.push((step, entry.path()));
             }
         }

@@ -39,7 +39,12 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, in the order they are listed to users.
-    pub const ALL: [Backend; 4] = [Backend::Flex, Backend::NdArray, Backend::Wgpu, Backend::Cuda];
+    pub const ALL: [Backend; 4] = [
+        Backend::Flex,
+        Backend::NdArray,
+        Backend::Wgpu,
+        Backend::Cuda,
+    ];
 
     /// The name used on the command line and in `GEN_DEVICE`.
     pub fn name(self) -> &'static str {
@@ -85,7 +90,8 @@ impl Backend {
             #[cfg(feature = "flex")]
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
-            #[allow(deprecated)] // ndarray is deprecated upstream; the design card keeps it.
+            #[allow(deprecated)]
+            // ndarray is deprecated upstream; the design card keeps it.
             Backend::NdArray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::default())),
@@ -111,7 +117,9 @@ impl FromStr for Backend {
         Self::ALL
             .into_iter()
             .find(|b| b.name() == lower)
-            .ok_or_else(|| Error::UnknownDevice { name: s.to_string() })
+            .ok_or_else(|| Error::UnknownDevice {
+                name: s.to_string(),
+            })
     }
 }
 
@@ -152,14 +160,20 @@ mod tests {
     fn unknown_name_is_a_typed_error() {
         let err = device("tpu").unwrap_err();
         assert!(matches!(err, Error::UnknownDevice { .. }));
-        assert!(err.to_string().contains("expected one of flex, ndarray, wgpu, cuda"));
+        assert!(
+            err.to_string()
+                .contains("expected one of flex, ndarray, wgpu, cuda")
+        );
     }
 
     #[test]
     fn missing_backend_names_its_feature() {
         for b in Backend::ALL.into_iter().filter(|b| !b.is_compiled()) {
             let msg = b.device().unwrap_err().to_string();
-            assert!(msg.contains(&format!("--features {}", b.feature())), "{msg}");
+            assert!(
+                msg.contains(&format!("--features {}", b.feature())),
+                "{msg}"
+            );
         }
     }
 

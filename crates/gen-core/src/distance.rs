@@ -69,8 +69,10 @@ pub fn mmd_rbf(x: Tensor<2>, y: Tensor<2>, bandwidths: &[f64]) -> Result<f64> {
     let kyy = scalar(kernel(pairwise_sq_dist(y.clone(), y.clone())).sum());
     let kxy = scalar(kernel(pairwise_sq_dist(x, y)).sum());
     let (nf, mf) = (n as f64, m as f64);
-    Ok((kxx - k * nf) / (nf * (nf - 1.0)) + (kyy - k * mf) / (mf * (mf - 1.0))
-        - 2.0 * kxy / (nf * mf))
+    Ok(
+        (kxx - k * nf) / (nf * (nf - 1.0)) + (kyy - k * mf) / (mf * (mf - 1.0))
+            - 2.0 * kxy / (nf * mf),
+    )
 }
 
 /// The energy distance between samples `x` `[n, d]` and `y` `[m, d]`.
@@ -129,9 +131,21 @@ mod tests {
         let dev = Device::flex();
         let x = Tensor::<2>::zeros([4, 2], &dev);
         let y = Tensor::<2>::zeros([4, 3], &dev);
-        assert!(matches!(mmd_rbf(x.clone(), y.clone(), &[1.0]), Err(Error::Shape { .. })));
-        assert!(matches!(energy_distance(x.clone(), y), Err(Error::Shape { .. })));
-        assert!(matches!(mmd_rbf(x.clone(), x.clone(), &[]), Err(Error::InvalidConfig { .. })));
-        assert!(matches!(mmd_rbf(x.clone(), x, &[0.0]), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            mmd_rbf(x.clone(), y.clone(), &[1.0]),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            energy_distance(x.clone(), y),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            mmd_rbf(x.clone(), x.clone(), &[]),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(matches!(
+            mmd_rbf(x.clone(), x, &[0.0]),
+            Err(Error::InvalidConfig { .. })
+        ));
     }
 }

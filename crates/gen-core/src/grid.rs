@@ -106,7 +106,9 @@ pub fn grid_from_slice(
         });
     }
     crate::error::ensure_nonzero("scale", options.scale)?;
-    let cols = options.columns.unwrap_or_else(|| (n as f64).sqrt().ceil() as usize);
+    let cols = options
+        .columns
+        .unwrap_or_else(|| (n as f64).sqrt().ceil() as usize);
     crate::error::ensure_nonzero("columns", cols)?;
     let cols = cols.min(n);
     let rows = n.div_ceil(cols);
@@ -186,10 +188,15 @@ mod tests {
     #[test]
     fn layout_of_an_incomplete_grid() {
         // 5 grey 2x3 images, 3 columns, padding 1, scale 2.
-        let values: Vec<f32> = (0..5 * 6).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let values: Vec<f32> = (0..5 * 6)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let opts = GridOptions::default().columns(3).padding(1).scale(2);
         let img = grid_from_slice(&values, [5, 1, 2, 3], &opts).unwrap();
-        assert_eq!((img.width(), img.height()), ((3 * 4 + 1) * 2, (2 * 3 + 1) * 2));
+        assert_eq!(
+            (img.width(), img.height()),
+            ((3 * 4 + 1) * 2, (2 * 3 + 1) * 2)
+        );
         let g = img.to_luma8();
         // First pixel of the first image (value 1.0 -> 255) at (1,1)*2.
         assert_eq!(g.get_pixel(2, 2)[0], 255);
@@ -203,16 +210,26 @@ mod tests {
     #[test]
     fn rgb_and_zero_to_one() {
         let values = [0.0, 0.5, 1.0]; // one 1x1 RGB image
-        let opts = GridOptions::default().padding(0).range(ValueRange::ZeroToOne);
-        let img = grid_from_slice(&values, [1, 3, 1, 1], &opts).unwrap().to_rgb8();
+        let opts = GridOptions::default()
+            .padding(0)
+            .range(ValueRange::ZeroToOne);
+        let img = grid_from_slice(&values, [1, 3, 1, 1], &opts)
+            .unwrap()
+            .to_rgb8();
         assert_eq!(img.get_pixel(0, 0).0, [0, 128, 255]);
     }
 
     #[test]
     fn bad_shapes_and_options_are_errors() {
         let o = GridOptions::default();
-        assert!(matches!(grid_from_slice(&[], [0, 1, 2, 2], &o), Err(Error::Shape { .. })));
-        assert!(matches!(grid_from_slice(&[0.0; 8], [1, 2, 2, 2], &o), Err(Error::Shape { .. })));
+        assert!(matches!(
+            grid_from_slice(&[], [0, 1, 2, 2], &o),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            grid_from_slice(&[0.0; 8], [1, 2, 2, 2], &o),
+            Err(Error::Shape { .. })
+        ));
         assert!(matches!(
             grid_from_slice(&[0.0; 4], [1, 1, 2, 2], &o.clone().scale(0)),
             Err(Error::InvalidConfig { .. })

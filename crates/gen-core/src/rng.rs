@@ -144,7 +144,10 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         let mut b: SeededRng = serde_json::from_str(&json).unwrap();
         assert_eq!(a.normal_vec(5), b.normal_vec(5));
-        assert_ne!(SeededRng::new(1).normal_vec(3), SeededRng::new(2).normal_vec(3));
+        assert_ne!(
+            SeededRng::new(1).normal_vec(3),
+            SeededRng::new(2).normal_vec(3)
+        );
     }
 
     #[test]

@@ -50,11 +50,17 @@ pub fn check_labels(n: usize, labels: Option<&[usize]>, num_classes: Option<usiz
             if l.len() != n {
                 return Err(Error::config(
                     "labels",
-                    format!("needs one label per sample: {n} samples, {} labels", l.len()),
+                    format!(
+                        "needs one label per sample: {n} samples, {} labels",
+                        l.len()
+                    ),
                 ));
             }
             match l.iter().find(|&&c| c >= k) {
-                Some(c) => Err(Error::config("labels", format!("{c} is not a class in 0..{k}"))),
+                Some(c) => Err(Error::config(
+                    "labels",
+                    format!("{c} is not a class in 0..{k}"),
+                )),
                 None => Ok(()),
             }
         }

@@ -175,7 +175,10 @@ impl Trainer {
 
     /// The checkpoints of this trainer's output folder.
     pub fn checkpoints(&self) -> CheckpointStore {
-        CheckpointStore::new(self.out_dir.join("checkpoints"), self.config.keep_checkpoints)
+        CheckpointStore::new(
+            self.out_dir.join("checkpoints"),
+            self.config.keep_checkpoints,
+        )
     }
 
     /// Trains `model` on `data` until the configured total, drawing
@@ -244,7 +247,9 @@ impl Trainer {
             writeln!(metrics_file, "{line}").map_err(|e| Error::io(&metrics_path, e))?;
             self.report(&bar, done, total, epoch, &metrics);
             if self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0 {
-                metrics_file.flush().map_err(|e| Error::io(&metrics_path, e))?;
+                metrics_file
+                    .flush()
+                    .map_err(|e| Error::io(&metrics_path, e))?;
                 last_saved = Some((done, store.save(done, rng, &self.run_config, model)?));
             }
             last = Some(metrics);

@@ -65,7 +65,11 @@ impl Digits {
     pub fn parse_csv(text: &str, source_name: &str) -> Result<Self> {
         let mut pixels = Vec::new();
         let mut labels = Vec::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let err = |reason: String| Error::Parse {
                 source_name: source_name.to_string(),
                 line: i + 1,
@@ -73,7 +77,11 @@ impl Digits {
             };
             let fields: Vec<&str> = line.split(',').collect();
             if fields.len() != PIXELS + 1 {
-                return Err(err(format!("{} fields, expected {}", fields.len(), PIXELS + 1)));
+                return Err(err(format!(
+                    "{} fields, expected {}",
+                    fields.len(),
+                    PIXELS + 1
+                )));
             }
             for (j, f) in fields.iter().enumerate() {
                 // scikit-learn writes the values as integers, possibly as "3.0".
@@ -113,7 +121,11 @@ impl Digits {
     /// (the range of a tanh generator), with their labels.
     pub fn to_dataset(&self) -> TensorDataset {
         let scale = 2.0 / f32::from(MAX_VALUE);
-        let data = self.pixels.iter().map(|&p| f32::from(p) * scale - 1.0).collect();
+        let data = self
+            .pixels
+            .iter()
+            .map(|&p| f32::from(p) * scale - 1.0)
+            .collect();
         let labels = self.labels.iter().map(|&l| i64::from(l)).collect();
         TensorDataset::new(data, [1, SIDE, SIDE], Some(labels))
             .expect("the embedded digits have consistent sizes")
@@ -157,7 +169,10 @@ mod tests {
         let ds = Digits::embedded().unwrap().to_dataset();
         assert_eq!(ds.len(), LEN);
         assert_eq!(ds.features(), PIXELS);
-        let (lo, hi) = ds.data().iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = ds
+            .data()
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         assert_eq!((lo, hi), (-1.0, 1.0));
     }
 }

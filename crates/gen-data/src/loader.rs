@@ -126,7 +126,10 @@ impl Loader {
         if batch_size > dataset.len() {
             return Err(gen_core::Error::config(
                 "batch_size",
-                format!("{batch_size} is larger than the dataset ({} examples)", dataset.len()),
+                format!(
+                    "{batch_size} is larger than the dataset ({} examples)",
+                    dataset.len()
+                ),
             )
             .into());
         }
@@ -212,7 +215,13 @@ mod tests {
         let dev = Device::flex();
         let b = fresh.batch(5, &dev).unwrap();
         let x: Vec<f32> = b.data.into_data().try_into_vec().unwrap();
-        let l: Vec<i64> = b.labels.unwrap().into_data().convert::<i64>().try_into_vec().unwrap();
+        let l: Vec<i64> = b
+            .labels
+            .unwrap()
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec()
+            .unwrap();
         assert_eq!(x, l.iter().map(|&v| v as f32).collect::<Vec<_>>());
     }
 

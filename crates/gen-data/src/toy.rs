@@ -57,7 +57,11 @@ impl Toy2d {
                     let k = rng.below(8);
                     let angle = k as f32 * PI / 4.0;
                     let e = rng.normal_vec(2);
-                    (2.0 * angle.cos() + 0.05 * e[0], 2.0 * angle.sin() + 0.05 * e[1], k)
+                    (
+                        2.0 * angle.cos() + 0.05 * e[0],
+                        2.0 * angle.sin() + 0.05 * e[1],
+                        k,
+                    )
                 }
                 Toy2d::TwoMoons => {
                     let k = rng.below(2);
@@ -69,7 +73,11 @@ impl Toy2d {
                     };
                     let e = rng.normal_vec(2);
                     // Centre (0.5, 0.25) and scale by 1.2 to fill about [-2, 2].
-                    (1.2 * (x - 0.5 + 0.1 * e[0]), 1.2 * (y - 0.25 + 0.1 * e[1]), k)
+                    (
+                        1.2 * (x - 0.5 + 0.1 * e[0]),
+                        1.2 * (y - 0.25 + 0.1 * e[1]),
+                        k,
+                    )
                 }
                 Toy2d::SwissRoll => {
                     let u = rng.uniform_vec(1, 0.0, 1.0)[0];

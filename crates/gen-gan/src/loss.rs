@@ -59,7 +59,11 @@ mod tests {
         let zero = Tensor::<2>::zeros([4, 1], &dev);
         // D(x) = 1/2 everywhere: each BCE term is ln 2.
         let ln2 = std::f64::consts::LN_2;
-        assert!((value(GanLoss::NonSaturating.discriminator(zero.clone(), zero.clone())) - 2.0 * ln2).abs() < 1e-6);
+        assert!(
+            (value(GanLoss::NonSaturating.discriminator(zero.clone(), zero.clone())) - 2.0 * ln2)
+                .abs()
+                < 1e-6
+        );
         assert!((value(GanLoss::NonSaturating.generator(zero.clone())) - ln2).abs() < 1e-6);
         assert!((value(GanLoss::Minimax.generator(zero)) + ln2).abs() < 1e-6);
         // A confident, correct D has a small loss; large logits stay finite.

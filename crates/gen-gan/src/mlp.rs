@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{leaky_relu, tanh};
 use burn::tensor::{Device, Tensor};
-use gen_core::error::{ensure_nonzero, Error as CoreError};
+use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::rng::init_now;
 use gen_core::sample::check_labels;
 use gen_core::{Sample, SeededRng};
@@ -76,7 +76,12 @@ impl MlpGanConfig {
     pub fn init_generator(&self, device: &Device) -> Result<MlpGenerator> {
         self.validate()?;
         Ok(init_now(MlpGenerator {
-            layers: stack(self.latent_dim, &self.generator_hidden, self.data_dim, device),
+            layers: stack(
+                self.latent_dim,
+                &self.generator_hidden,
+                self.data_dim,
+                device,
+            ),
             leaky_slope: self.leaky_slope,
             tanh_output: self.tanh_output,
             latent_dim: self.latent_dim,
@@ -189,7 +194,9 @@ mod tests {
     #[test]
     fn shapes_and_output_range() {
         let dev = Device::flex();
-        let cfg = MlpGanConfig::new(6).with_latent_dim(3).with_generator_hidden(vec![5]);
+        let cfg = MlpGanConfig::new(6)
+            .with_latent_dim(3)
+            .with_generator_hidden(vec![5]);
         let g = cfg.init_generator(&dev).unwrap();
         let d = cfg.init_discriminator(&dev).unwrap();
         let x = g.sample(7, None, &mut SeededRng::new(0), &dev).unwrap();
@@ -197,7 +204,10 @@ mod tests {
         let v: Vec<f32> = x.clone().into_data().try_into_vec().unwrap();
         assert!(v.iter().all(|a| a.abs() <= 1.0));
         assert_eq!(d.forward(x).dims(), [7, 1]);
-        assert!(g.sample(2, Some(&[0, 1]), &mut SeededRng::new(0), &dev).is_err());
+        assert!(
+            g.sample(2, Some(&[0, 1]), &mut SeededRng::new(0), &dev)
+                .is_err()
+        );
     }
 
     #[test]
@@ -206,7 +216,10 @@ mod tests {
         for (cfg, field) in [
             (MlpGanConfig::new(0), "data_dim"),
             (MlpGanConfig::new(4).with_latent_dim(0), "latent_dim"),
-            (MlpGanConfig::new(4).with_generator_hidden(vec![8, 0]), "generator_hidden"),
+            (
+                MlpGanConfig::new(4).with_generator_hidden(vec![8, 0]),
+                "generator_hidden",
+            ),
             (MlpGanConfig::new(4).with_leaky_slope(1.5), "leaky_slope"),
         ] {
             let err = cfg.init_generator(&dev).unwrap_err().to_string();

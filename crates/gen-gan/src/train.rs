@@ -11,7 +11,9 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use gen_core::error::{ensure_nonzero, ensure_positive};
-use gen_core::{Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep};
+use gen_core::{
+    Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
+};
 
 use crate::error::Result;
 use crate::loss::GanLoss;
@@ -50,7 +52,9 @@ impl GanTrainingConfig {
         ensure_positive("lr_discriminator", self.lr_discriminator)?;
         for (field, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&beta) {
-                return Err(CoreError::config(field, format!("must be in [0, 1), found {beta}")).into());
+                return Err(
+                    CoreError::config(field, format!("must be in [0, 1), found {beta}")).into(),
+                );
             }
         }
         ensure_nonzero("n_critic", self.n_critic)?;
@@ -92,7 +96,12 @@ impl<G: Generator, D: Discriminator> GanTrainer<G, D> {
     ///
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] for an invalid config.
-    pub fn new(generator: G, discriminator: D, config: GanTrainingConfig, device: &Device) -> Result<Self> {
+    pub fn new(
+        generator: G,
+        discriminator: D,
+        config: GanTrainingConfig,
+        device: &Device,
+    ) -> Result<Self> {
         config.validate()?;
         let device = device.clone().autodiff();
         Ok(Self {
@@ -175,9 +184,9 @@ impl<G: Generator, D: Discriminator> TrainStep for GanTrainer<G, D> {
         let objective = loss.generator(self.discriminator.logits(fake));
         let loss_g = host(objective.clone());
         let grads = GradientsParams::from_grads(objective.backward(), &self.generator);
-        self.generator = self
-            .opt_generator
-            .step(self.config.lr_generator, self.generator.clone(), grads);
+        self.generator =
+            self.opt_generator
+                .step(self.config.lr_generator, self.generator.clone(), grads);
         Ok(Metrics::new()
             .with("loss_d", loss_d)
             .with("loss_g", loss_g)
@@ -199,7 +208,8 @@ impl<G: Generator, D: Discriminator> Stateful for GanTrainer<G, D> {
         let generator = input.module("generator", self.generator.clone())?;
         let discriminator = input.module("discriminator", self.discriminator.clone())?;
         let opt_generator = input.optimizer("opt_generator", self.opt_generator.clone())?;
-        let opt_discriminator = input.optimizer("opt_discriminator", self.opt_discriminator.clone())?;
+        let opt_discriminator =
+            input.optimizer("opt_discriminator", self.opt_discriminator.clone())?;
         self.generator = generator;
         self.discriminator = discriminator;
         self.opt_generator = opt_generator;

@@ -1,0 +1,58 @@
+//! The MLP GAN: one training step (a D and a G update) and one sampling
+//! call, at batch 64 on MNIST-shaped data (784 values), on every compiled
+//! CPU backend (and wgpu with `--features wgpu`).
+//!
+//! The architecture is the reference one of `bench_mlp_gan.py`:
+//! G 64 -> 256 -> 512 -> 784, D 784 -> 512 -> 256 -> 1, LeakyReLU(0.2),
+//! Adam(2e-4, betas (0.5, 0.999)).
+//!
+//! ```text
+//! cargo bench --bench mlp_gan
+//! ```
+
+use burn::tensor::Device;
+use criterion::{Criterion, criterion_group, criterion_main};
+use generative::core::{Backend, Batch, Sample, SeededRng, TrainStep};
+use generative::gan::{GanTrainer, GanTrainingConfig, MlpGanConfig};
+
+const BATCH: usize = 64;
+
+fn bench(c: &mut Criterion) {
+    for backend in Backend::compiled() {
+        if backend == Backend::Cuda {
+            continue;
+        }
+        let device: Device = backend.device().expect("compiled in");
+        let cfg = MlpGanConfig::new(784);
+        let g = cfg.init_generator(&device).unwrap();
+        let d = cfg.init_discriminator(&device).unwrap();
+        let mut gan = GanTrainer::new(g, d, GanTrainingConfig::new(), &device).unwrap();
+        let mut rng = SeededRng::new(0);
+        let real = rng.uniform([BATCH, 784], -1.0, 1.0, &gan.device());
+
+        let mut group = c.benchmark_group(format!("mlp_gan/{backend}"));
+        group.sample_size(20);
+        group.bench_function("train_step_b64", |b| {
+            b.iter(|| {
+                let batch = Batch {
+                    data: real.clone(),
+                    labels: None,
+                };
+                gan.step(vec![batch], &mut rng).unwrap()
+            })
+        });
+        group.bench_function("sample_b64", |b| {
+            b.iter(|| {
+                let x = gan
+                    .generator()
+                    .sample(BATCH, None, &mut rng, &device)
+                    .unwrap();
+                x.into_data()
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
