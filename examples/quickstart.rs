@@ -132,7 +132,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     let samples_png = args.out.join("samples.png");
     save_grid(as_images(samples), &samples_png, &grid)?;
     save_grid(
-        as_images(real.clone().slice([0..64])),
+        as_images(real.clone().narrow(0, 0, 64)),
         args.out.join("real.png"),
         &grid,
     )?;

@@ -10,7 +10,7 @@
 //! | [`train`] | [`TrainStep`] (one optimisation step, single or adversarial), [`BatchSource`], [`Stateful`], [`Metrics`] |
 //! | [`trainer`] | [`Trainer`]: steps or epochs, progress, JSON-lines metrics, atomic checkpoints, resume |
 //! | [`checkpoint`] | the checkpoint format and its store |
-//! | [`rng`] | [`SeededRng`](rng::SeededRng): host-side, serialisable randomness that is the same on every backend |
+//! | [`rng`] | [`SeededRng`]: host-side, serialisable randomness that is the same on every backend |
 //! | [`grid`] | PNG grids of grey or RGB image batches |
 //! | [`distance`] | MMD and energy distance between sample sets |
 //! | [`error`] | [`Error`], which the other crates wrap |

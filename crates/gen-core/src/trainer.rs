@@ -246,7 +246,8 @@ impl Trainer {
             let line = metrics_line(done, epoch, clock.elapsed().as_secs_f64(), &metrics);
             writeln!(metrics_file, "{line}").map_err(|e| Error::io(&metrics_path, e))?;
             self.report(&bar, done, total, epoch, &metrics);
-            if self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0 {
+            if self.config.checkpoint_every > 0 && done.is_multiple_of(self.config.checkpoint_every)
+            {
                 metrics_file
                     .flush()
                     .map_err(|e| Error::io(&metrics_path, e))?;
@@ -298,7 +299,7 @@ impl Trainer {
             bar.set_position(done);
             bar.set_message(text);
         } else if self.progress != Progress::Hidden
-            && (done % self.config.log_every == 0 || done == total)
+            && (done.is_multiple_of(self.config.log_every) || done == total)
         {
             eprintln!("step {done}/{total}  epoch {epoch:.2}  {text}");
         }

@@ -30,7 +30,7 @@ impl TensorDataset {
             source_name: "dataset".into(),
             reason,
         };
-        if features == 0 || data.len() % features != 0 {
+        if features == 0 || !data.len().is_multiple_of(features) {
             return Err(invalid(format!(
                 "{} values are not a whole number of {item_shape:?} items",
                 data.len()
