@@ -33,13 +33,7 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("mlp_gan/{backend}"));
         group.sample_size(20);
         group.bench_function("train_step_b64", |b| {
-            b.iter(|| {
-                let batch = Batch {
-                    data: real.clone(),
-                    labels: None,
-                };
-                gan.step(vec![batch], &mut rng).unwrap()
-            })
+            b.iter(|| gan.step(vec![Batch::new(real.clone())], &mut rng).unwrap())
         });
         group.bench_function("sample_b64", |b| {
             b.iter(|| {

@@ -22,7 +22,7 @@ use generative::core::{
     self as gcore, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, distance,
     rng::seed_device, save_grid,
 };
-use generative::data::{Digits, Loader, digits};
+use generative::data::{Digits, Examples, Loader, digits};
 use generative::gan::{GanTrainer, GanTrainingConfig, MlpGanConfig, MlpGenerator};
 use serde::Serialize;
 

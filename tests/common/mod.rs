@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use generative::core::{Progress, SeededRng, Trainer, TrainerConfig, rng::seed_device};
+use generative::core::{Progress, SeededRng, Trainer, TrainerConfig, rng::with_seed};
 use generative::data::{Loader, Toy2d};
 use generative::gan::{
     GanTrainer, GanTrainingConfig, MlpDiscriminator, MlpGanConfig, MlpGenerator,
@@ -25,11 +25,14 @@ pub fn toy_config() -> MlpGanConfig {
 /// moved there, so every backend starts from the same weights.
 pub fn toy_gan(seed: u64, device: &Device, training: GanTrainingConfig) -> Gan {
     let flex = Device::flex();
-    seed_device(seed, &flex);
     let cfg = toy_config();
-    let g = cfg.init_generator(&flex).unwrap().to_device(device);
-    let d = cfg.init_discriminator(&flex).unwrap().to_device(device);
-    GanTrainer::new(g, d, training, device).unwrap()
+    let (g, d) = with_seed(seed, &flex, || {
+        (
+            cfg.init_generator(&flex).unwrap(),
+            cfg.init_discriminator(&flex).unwrap(),
+        )
+    });
+    GanTrainer::new(g.to_device(device), d.to_device(device), training, device).unwrap()
 }
 
 /// A seeded loader over `n` points of a toy distribution.

@@ -106,9 +106,33 @@ impl SeededRng {
 /// Seeds the device's own generator (used by burn's parameter
 /// initialisers) and returns a [`SeededRng`] with the same seed for every
 /// other draw.
+///
+/// burn's device generators are process-wide: another thread that seeds or
+/// draws between this call and the initialisation changes the weights. Use
+/// [`with_seed`] where threads may initialise models concurrently.
 pub fn seed_device(seed: u64, device: &Device) -> SeededRng {
     device.seed(seed);
     SeededRng::new(seed)
+}
+
+/// Seeds the device's generator and runs `init` (typically model
+/// construction) while holding a process-wide lock, so that concurrent
+/// threads doing the same cannot interleave their draws: the result depends
+/// only on `seed`.
+///
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use gen_core::rng::with_seed;
+///
+/// let dev = Device::flex();
+/// let draw = || Tensor::<1>::random([4], Distribution::Default, &dev).into_data();
+/// assert_eq!(with_seed(3, &dev, draw), with_seed(3, &dev, draw));
+/// ```
+pub fn with_seed<T>(seed: u64, device: &Device, init: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    init()
 }
 
 /// Forces burn's lazy parameter initialisation to happen now, on the

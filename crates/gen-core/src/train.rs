@@ -14,13 +14,50 @@ use crate::error::Result;
 use crate::rng::SeededRng;
 
 /// One batch of training data, on a device.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gen_core::Batch;
+///
+/// let batch = Batch::new(Tensor::<2>::zeros([4, 2], &Device::flex()));
+/// assert!(batch.labels.is_none());
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Batch {
     /// The examples, flattened: `[batch, features]`. Models reshape to
     /// their own layout (`[batch, c, h, w]` for images).
     pub data: Tensor<2>,
     /// Class labels `[batch]`, when the source has them.
     pub labels: Option<Tensor<1, Int>>,
+    /// Binary attributes `[batch, k]` (0 or 1; CelebA's 40), when the
+    /// source has them.
+    pub attributes: Option<Tensor<2, Int>>,
+}
+
+impl Batch {
+    /// A batch of unlabelled examples.
+    pub fn new(data: Tensor<2>) -> Self {
+        Self {
+            data,
+            labels: None,
+            attributes: None,
+        }
+    }
+
+    /// Adds class labels `[batch]`.
+    #[must_use]
+    pub fn with_labels(mut self, labels: Tensor<1, Int>) -> Self {
+        self.labels = Some(labels);
+        self
+    }
+
+    /// Adds binary attributes `[batch, k]`.
+    #[must_use]
+    pub fn with_attributes(mut self, attributes: Tensor<2, Int>) -> Self {
+        self.attributes = Some(attributes);
+        self
+    }
 }
 
 /// A deterministic, random-access source of batches.

@@ -135,6 +135,7 @@ impl Digits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::examples::Examples;
 
     #[test]
     fn embedded_digits_have_the_published_counts() {

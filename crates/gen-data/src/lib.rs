@@ -1,13 +1,20 @@
 //! # gen-data: datasets and a seeded loader for the generative family
 //!
-//! Holds no models. Everything here is offline:
+//! Holds no models. Offline first: everything reads local files, and only
+//! the `download` feature adds network code.
 //!
 //! | module | what it holds |
 //! |---|---|
 //! | [`digits`] | the UCI 8x8 handwritten digits (1,797 images), embedded in the crate |
 //! | [`toy`] | toy 2-D distributions: 8 Gaussians, two moons, swiss roll, checkerboard |
-//! | [`loader`] | [`TensorDataset`] and [`Loader`]: seeded shuffling, batching, epochs, into tensors on any device |
-//! | [`error`] | [`Error`], wrapping gen-core's |
+//! | [`idx`], [`mnist`] | the IDX format; MNIST and Fashion-MNIST with their published checksums |
+//! | [`folder`] | folders of PNG, JPEG, PGM/PPM, BMP images, flat or one subfolder per class (the ORL faces too) |
+//! | [`celeba`] | the CelebA layout: images, 40 attributes, partitions |
+//! | [`transform`] | centre crop, resize, grey/RGB, random flip, binarisation, value range |
+//! | [`examples`] | [`Examples`], the view the loader batches; train/test splits |
+//! | [`loader`] | [`Loader`]: seeded shuffling, parallel decoding with prefetch, epochs, into tensors on any device |
+//! | `download` | (feature `download`) fetching MNIST / Fashion-MNIST into a cache, verified and atomic |
+//! | [`error`] | [`Error`], naming the file and what was wrong |
 //!
 //! ```
 //! use gen_core::BatchSource;
@@ -20,12 +27,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod celeba;
 pub mod digits;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod error;
+pub mod examples;
+pub mod folder;
+pub mod idx;
 pub mod loader;
+pub mod mnist;
 pub mod toy;
+pub mod transform;
 
+pub use celeba::{CelebA, CelebASplit};
 pub use digits::Digits;
 pub use error::{Error, Result};
-pub use loader::{Loader, TensorDataset};
+pub use examples::{Examples, IdxExamples, Subset, train_test_split};
+pub use folder::{FileImages, ImageFolder};
+pub use loader::{Loader, OnBadExample, TensorDataset};
+pub use mnist::{IdxImages, IdxKind, Split, Verify};
 pub use toy::Toy2d;
+pub use transform::{Binarize, Channels, Transform};

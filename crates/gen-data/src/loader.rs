@@ -1,9 +1,16 @@
-//! In-memory datasets and a seeded, random-access batch loader.
+//! Datasets in memory, and the seeded, parallel, prefetching loader that
+//! turns any [`Examples`] into batches on a device.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gen_core::{Batch, BatchSource, SeededRng, error::ensure_nonzero};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::examples::Examples;
 
 /// Examples held in memory as flat `f32` rows, with optional labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,26 +56,6 @@ impl TensorDataset {
         })
     }
 
-    /// The number of examples.
-    pub fn len(&self) -> usize {
-        self.data.len() / self.features()
-    }
-
-    /// Whether there are no examples.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// Values per example.
-    pub fn features(&self) -> usize {
-        self.item_shape.iter().product()
-    }
-
-    /// The shape of one example (e.g. `[1, 8, 8]`).
-    pub fn item_shape(&self) -> &[usize] {
-        &self.item_shape
-    }
-
     /// All values, example after example.
     pub fn data(&self) -> &[f32] {
         &self.data
@@ -85,60 +72,230 @@ impl TensorDataset {
         let f = self.features();
         Tensor::from_data(TensorData::new(self.data[..n * f].to_vec(), [n, f]), device)
     }
+}
 
-    /// Gathers the examples at `indices` into a batch on `device`.
-    pub fn gather(&self, indices: &[usize], device: &Device) -> Batch {
-        let f = self.features();
-        let mut values = Vec::with_capacity(indices.len() * f);
-        for &i in indices {
-            values.extend_from_slice(&self.data[i * f..(i + 1) * f]);
-        }
-        let data = Tensor::from_data(TensorData::new(values, [indices.len(), f]), device);
-        let labels = self.labels.as_ref().map(|l| {
-            let picked: Vec<i64> = indices.iter().map(|&i| l[i]).collect();
-            Tensor::<1, Int>::from_data(TensorData::new(picked, [indices.len()]), device)
-        });
-        Batch { data, labels }
+impl Examples for TensorDataset {
+    fn len(&self) -> usize {
+        self.data.len() / self.features()
+    }
+
+    fn item_shape(&self) -> Vec<usize> {
+        self.item_shape.clone()
+    }
+
+    fn features(&self) -> usize {
+        self.item_shape.iter().product()
+    }
+
+    fn fill(&self, index: usize, _rng: &mut SeededRng, out: &mut [f32]) -> Result<()> {
+        let f = out.len();
+        out.copy_from_slice(&self.data[index * f..(index + 1) * f]);
+        Ok(())
+    }
+
+    fn label(&self, index: usize) -> Option<i64> {
+        self.labels.as_ref().map(|l| l[index])
     }
 }
 
-/// Batches of a [`TensorDataset`] in a seeded order: each epoch is a fresh
-/// permutation derived from `(seed, epoch)`, so any batch can be rebuilt
-/// from its index alone and a resumed run sees the same data as an
+/// What the loader does with an example that cannot be read (a corrupt
+/// image in a large folder).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnBadExample {
+    /// Stop with the error, which names the file.
+    #[default]
+    Fail,
+    /// Replace it by the next readable example of the epoch's order, count
+    /// it ([`Loader::skipped`]) and report the first ten on stderr.
+    Skip,
+}
+
+/// One batch assembled on the host.
+#[derive(Debug)]
+struct HostBatch {
+    data: Vec<f32>,
+    labels: Option<Vec<i64>>,
+    attributes: Option<Vec<i64>>,
+    n: usize,
+}
+
+impl HostBatch {
+    fn into_batch(self, features: usize, device: &Device) -> Batch {
+        let data = Tensor::from_data(TensorData::new(self.data, [self.n, features]), device);
+        let mut batch = Batch::new(data);
+        if let Some(l) = self.labels {
+            batch = batch.with_labels(Tensor::<1, Int>::from_data(
+                TensorData::new(l, [self.n]),
+                device,
+            ));
+        }
+        if let Some(a) = self.attributes {
+            let k = a.len() / self.n;
+            batch = batch.with_attributes(Tensor::<2, Int>::from_data(
+                TensorData::new(a, [self.n, k]),
+                device,
+            ));
+        }
+        batch
+    }
+}
+
+/// Skip statistics shared with the prefetch thread.
+#[derive(Debug, Default)]
+struct Skips {
+    count: AtomicUsize,
+    first: Mutex<Vec<String>>,
+}
+
+/// Everything one batch needs, cheap to clone into a prefetch thread.
+struct Job<E> {
+    examples: Arc<E>,
+    order: Arc<Vec<usize>>,
+    range: std::ops::Range<usize>,
+    seed: u64,
+    epoch: u64,
+    policy: OnBadExample,
+    skips: Arc<Skips>,
+}
+
+impl<E: Examples> Job<E> {
+    /// The generator of one example in one epoch.
+    fn example_rng(&self, index: usize) -> SeededRng {
+        let mixed = self.seed ^ (self.epoch.wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        SeededRng::derived(mixed, index as u64)
+    }
+
+    fn run(self) -> Result<HostBatch> {
+        let features = self.examples.features();
+        let n = self.range.len();
+        let mut chosen: Vec<usize> = self.order[self.range.clone()].to_vec();
+        let mut data = vec![0.0f32; n * features];
+        let failures: Vec<(usize, Error)> = data
+            .par_chunks_mut(features)
+            .zip(chosen.par_iter())
+            .enumerate()
+            .filter_map(|(slot, (out, &i))| {
+                let mut rng = self.example_rng(i);
+                self.examples
+                    .fill(i, &mut rng, out)
+                    .err()
+                    .map(|e| (slot, e))
+            })
+            .collect();
+        for (slot, error) in failures {
+            if self.policy == OnBadExample::Fail {
+                return Err(error);
+            }
+            self.record(&error);
+            chosen[slot] = self.substitute(
+                self.range.end + slot,
+                &mut data[slot * features..(slot + 1) * features],
+            )?;
+        }
+        let labels: Option<Vec<i64>> = chosen.iter().map(|&i| self.examples.label(i)).collect();
+        let attributes = if self.examples.num_attributes() > 0 {
+            let rows: Option<Vec<Vec<i64>>> = chosen
+                .iter()
+                .map(|&i| self.examples.attributes(i))
+                .collect();
+            rows.map(|r| r.concat())
+        } else {
+            None
+        };
+        Ok(HostBatch {
+            data,
+            labels,
+            attributes,
+            n,
+        })
+    }
+
+    /// The first readable example at or after `start` in the epoch order.
+    fn substitute(&self, start: usize, out: &mut [f32]) -> Result<usize> {
+        let len = self.order.len();
+        for k in 0..len {
+            let i = self.order[(start + k) % len];
+            let mut rng = self.example_rng(i);
+            match self.examples.fill(i, &mut rng, out) {
+                Ok(()) => return Ok(i),
+                Err(e) => self.record(&e),
+            }
+        }
+        Err(Error::Invalid {
+            source_name: "dataset".into(),
+            reason: "no example could be read".into(),
+        })
+    }
+
+    fn record(&self, error: &Error) {
+        self.skips.count.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.skips.first.lock().unwrap_or_else(|p| p.into_inner());
+        if first.len() < 10 {
+            eprintln!("skipping an unreadable example: {error}");
+            first.push(error.to_string());
+        }
+    }
+}
+
+/// Batches of any [`Examples`] in a seeded order, decoded in parallel, the
+/// next batch prepared in the background while the current one trains.
+///
+/// Each epoch is a fresh permutation derived from `(seed, epoch)`, and
+/// random transforms draw from `(seed, epoch, example)`: any batch can be
+/// rebuilt from its index alone, so a resumed run sees the same data as an
 /// uninterrupted one. The last partial batch of an epoch is dropped.
-#[derive(Clone, Debug)]
-pub struct Loader {
-    dataset: TensorDataset,
+pub struct Loader<E = TensorDataset> {
+    examples: Arc<E>,
     batch_size: usize,
     seed: u64,
     shuffle: bool,
-    order: Option<(u64, Vec<usize>)>,
+    prefetch: bool,
+    policy: OnBadExample,
+    order: Option<(u64, Arc<Vec<usize>>)>,
+    pending: Option<(u64, JoinHandle<Result<HostBatch>>)>,
+    skips: Arc<Skips>,
 }
 
-impl Loader {
-    /// A shuffling loader.
+impl<E> std::fmt::Debug for Loader<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("batch_size", &self.batch_size)
+            .field("seed", &self.seed)
+            .field("shuffle", &self.shuffle)
+            .field("prefetch", &self.prefetch)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Examples + 'static> Loader<E> {
+    /// A shuffling, prefetching loader that fails on unreadable examples.
     ///
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] for a zero batch size or one larger
     /// than the dataset.
-    pub fn new(dataset: TensorDataset, batch_size: usize, seed: u64) -> Result<Self> {
+    pub fn new(examples: E, batch_size: usize, seed: u64) -> Result<Self> {
         ensure_nonzero("batch_size", batch_size)?;
-        if batch_size > dataset.len() {
+        if batch_size > examples.len() {
             return Err(gen_core::Error::config(
                 "batch_size",
                 format!(
                     "{batch_size} is larger than the dataset ({} examples)",
-                    dataset.len()
+                    examples.len()
                 ),
             )
             .into());
         }
         Ok(Self {
-            dataset,
+            examples: Arc::new(examples),
             batch_size,
             seed,
             shuffle: true,
+            prefetch: true,
+            policy: OnBadExample::Fail,
             order: None,
+            pending: None,
+            skips: Arc::default(),
         })
     }
 
@@ -149,9 +306,23 @@ impl Loader {
         self
     }
 
+    /// Turns background prefetching off.
+    #[must_use]
+    pub fn without_prefetch(mut self) -> Self {
+        self.prefetch = false;
+        self
+    }
+
+    /// Sets the policy for unreadable examples.
+    #[must_use]
+    pub fn on_bad_example(mut self, policy: OnBadExample) -> Self {
+        self.policy = policy;
+        self
+    }
+
     /// The dataset.
-    pub fn dataset(&self) -> &TensorDataset {
-        &self.dataset
+    pub fn dataset(&self) -> &E {
+        &self.examples
     }
 
     /// The batch size.
@@ -159,32 +330,74 @@ impl Loader {
         self.batch_size
     }
 
-    /// The example indices of batch `index`.
-    pub fn indices(&mut self, index: u64) -> &[usize] {
-        let per_epoch = self.batches_per_epoch() as u64;
-        let (epoch, within) = (index / per_epoch, (index % per_epoch) as usize);
-        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let n = self.dataset.len();
-            let order = if self.shuffle {
-                SeededRng::derived(self.seed, epoch).permutation(n)
-            } else {
-                (0..n).collect()
-            };
-            self.order = Some((epoch, order));
+    /// How many unreadable examples were skipped so far (with
+    /// [`OnBadExample::Skip`]).
+    pub fn skipped(&self) -> usize {
+        self.skips.count.load(Ordering::Relaxed)
+    }
+
+    fn order(&mut self, epoch: u64) -> Arc<Vec<usize>> {
+        match &self.order {
+            Some((e, order)) if *e == epoch => order.clone(),
+            _ => {
+                let n = self.examples.len();
+                let order = Arc::new(if self.shuffle {
+                    SeededRng::derived(self.seed, epoch).permutation(n)
+                } else {
+                    (0..n).collect()
+                });
+                self.order = Some((epoch, order.clone()));
+                order
+            }
         }
-        let order = &self.order.as_ref().expect("set above").1;
-        &order[within * self.batch_size..(within + 1) * self.batch_size]
+    }
+
+    fn job(&mut self, index: u64) -> Job<E> {
+        let per_epoch = (self.examples.len() / self.batch_size) as u64;
+        let (epoch, within) = (index / per_epoch, (index % per_epoch) as usize);
+        Job {
+            examples: self.examples.clone(),
+            order: self.order(epoch),
+            range: within * self.batch_size..(within + 1) * self.batch_size,
+            seed: self.seed,
+            epoch,
+            policy: self.policy,
+            skips: self.skips.clone(),
+        }
+    }
+
+    /// The example indices of batch `index` (before any substitution of
+    /// unreadable examples).
+    pub fn indices(&mut self, index: u64) -> Vec<usize> {
+        let job = self.job(index);
+        job.order[job.range].to_vec()
+    }
+
+    fn host_batch(&mut self, index: u64) -> Result<HostBatch> {
+        match self.pending.take() {
+            Some((i, handle)) if i == index => handle.join().unwrap_or_else(|_| {
+                Err(Error::Invalid {
+                    source_name: "loader".into(),
+                    reason: "the prefetch thread panicked".into(),
+                })
+            }),
+            _ => self.job(index).run(),
+        }
     }
 }
 
-impl BatchSource for Loader {
+impl<E: Examples + 'static> BatchSource for Loader<E> {
     fn batches_per_epoch(&self) -> usize {
-        self.dataset.len() / self.batch_size
+        self.examples.len() / self.batch_size
     }
 
     fn batch(&mut self, index: u64, device: &Device) -> gen_core::Result<Batch> {
-        let indices = self.indices(index).to_vec();
-        Ok(self.dataset.gather(&indices, device))
+        let host = self.host_batch(index)?;
+        if self.prefetch {
+            let job = self.job(index + 1);
+            self.pending = Some((index + 1, std::thread::spawn(move || job.run())));
+        }
+        Ok(host.into_batch(self.examples.features(), device))
     }
 }
 
@@ -201,35 +414,38 @@ mod tests {
     fn each_epoch_is_a_permutation_and_batches_are_reproducible() {
         let mut loader = Loader::new(numbers(10), 3, 7).unwrap();
         assert_eq!(loader.batches_per_epoch(), 3);
-        let mut seen: Vec<usize> = (0..3).flat_map(|i| loader.indices(i).to_vec()).collect();
+        let mut seen: Vec<usize> = (0..3).flat_map(|i| loader.indices(i)).collect();
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), 9, "no example twice within an epoch");
-        let epoch1: Vec<usize> = loader.indices(3).to_vec();
-        let again = loader.indices(4).to_vec();
-        assert_ne!(epoch1, again);
+        let epoch1 = loader.indices(3);
+        assert_ne!(epoch1, loader.indices(4));
         // Random access: a fresh loader gives the same batch 3 without 0..2.
         let mut fresh = Loader::new(numbers(10), 3, 7).unwrap();
-        assert_eq!(fresh.indices(3), epoch1.as_slice());
-        // Labels follow their examples.
+        assert_eq!(fresh.indices(3), epoch1);
+        // Labels follow their examples, with and without prefetch, in any order.
         let dev = Device::flex();
-        let b = fresh.batch(5, &dev).unwrap();
-        let x: Vec<f32> = b.data.into_data().try_into_vec().unwrap();
-        let l: Vec<i64> = b
-            .labels
-            .unwrap()
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec()
-            .unwrap();
-        assert_eq!(x, l.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        for i in [5u64, 6, 2, 3] {
+            let b = fresh.batch(i, &dev).unwrap();
+            let x: Vec<f32> = b.data.into_data().try_into_vec().unwrap();
+            let l: Vec<i64> = b
+                .labels
+                .unwrap()
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec()
+                .unwrap();
+            assert_eq!(x, l.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            let expected: Vec<f32> = fresh.indices(i).iter().map(|&v| v as f32).collect();
+            assert_eq!(x, expected);
+        }
     }
 
     #[test]
     fn sequential_order() {
         let mut loader = Loader::new(numbers(6), 2, 0).unwrap().sequential();
-        assert_eq!(loader.indices(1), &[2, 3]);
-        assert_eq!(loader.indices(3), &[0, 1]);
+        assert_eq!(loader.indices(1), vec![2, 3]);
+        assert_eq!(loader.indices(3), vec![0, 1]);
     }
 
     #[test]
@@ -240,5 +456,49 @@ mod tests {
         assert!(e.contains("larger than the dataset"), "{e}");
         assert!(TensorDataset::new(vec![0.0; 5], [2], None).is_err());
         assert!(TensorDataset::new(vec![0.0; 4], [2], Some(vec![1])).is_err());
+    }
+
+    /// Examples 3 and 4 cannot be read.
+    struct Flaky;
+    impl Examples for Flaky {
+        fn len(&self) -> usize {
+            8
+        }
+        fn item_shape(&self) -> Vec<usize> {
+            vec![1]
+        }
+        fn fill(&self, index: usize, _: &mut SeededRng, out: &mut [f32]) -> Result<()> {
+            if index == 3 || index == 4 {
+                return Err(Error::Image {
+                    path: format!("img{index}.png").into(),
+                    reason: "corrupt".into(),
+                });
+            }
+            out[0] = index as f32;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn bad_examples_fail_or_are_skipped_and_counted() {
+        let dev = Device::flex();
+        let mut strict = Loader::new(Flaky, 8, 0).unwrap().sequential();
+        let e = strict.batch(0, &dev).unwrap_err().to_string();
+        assert!(e.contains("img3.png") || e.contains("img4.png"), "{e}");
+
+        let mut lenient = Loader::new(Flaky, 4, 0)
+            .unwrap()
+            .sequential()
+            .on_bad_example(OnBadExample::Skip);
+        let x: Vec<f32> = lenient
+            .batch(0, &dev)
+            .unwrap()
+            .data
+            .into_data()
+            .try_into_vec()
+            .unwrap();
+        assert_eq!(x.len(), 4);
+        assert!(!x.contains(&3.0) && !x.contains(&4.0), "{x:?}");
+        assert!(lenient.skipped() >= 1);
     }
 }

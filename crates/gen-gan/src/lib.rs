@@ -22,7 +22,7 @@
 //! let mut gan = GanTrainer::new(g, d, GanTrainingConfig::new(), &dev)?;
 //! let mut rng = SeededRng::new(0);
 //! let real = rng.normal([16, 2], &gan.device());
-//! let metrics = gan.step(vec![Batch { data: real, labels: None }], &mut rng)?;
+//! let metrics = gan.step(vec![Batch::new(real)], &mut rng)?;
 //! assert!(metrics.get("loss_d").unwrap().is_finite());
 //! let samples = gan.generator().sample(8, None, &mut rng, &dev)?;
 //! assert_eq!(samples.dims(), [8, 2]);
