@@ -13,6 +13,7 @@
 //! | [`transform`] | centre crop, resize, grey/RGB, random flip, binarisation, value range |
 //! | [`examples`] | [`Examples`], the view the loader batches; train/test splits |
 //! | [`loader`] | [`Loader`]: seeded shuffling, parallel decoding with prefetch, epochs, into tensors on any device |
+//! | [`burn_interop`] | any dataset as a burn `Dataset`, and a burn `Batcher`, for burn's `DataLoader` and `Learner` |
 //! | `download` | (feature `download`) fetching MNIST / Fashion-MNIST into a cache, verified and atomic |
 //! | [`error`] | [`Error`], naming the file and what was wrong |
 //!
@@ -27,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod burn_interop;
 pub mod celeba;
 pub mod digits;
 #[cfg(feature = "download")]
@@ -40,6 +42,7 @@ pub mod mnist;
 pub mod toy;
 pub mod transform;
 
+pub use burn_interop::{BurnDataset, Example, ExampleBatcher};
 pub use celeba::{CelebA, CelebASplit};
 pub use digits::Digits;
 pub use error::{Error, Result};
