@@ -13,6 +13,7 @@
 //! | [`rng`] | [`SeededRng`]: host-side, serialisable randomness that is the same on every backend |
 //! | [`grid`] | PNG grids of grey or RGB image batches |
 //! | [`distance`] | MMD and energy distance between sample sets |
+//! | [`metrics`] | Fréchet distance, KID, classifier score, class coverage, precision/recall, bits per dimension |
 //! | [`error`] | [`Error`], which the other crates wrap |
 //!
 //! Models take `&Device` and have no backend type parameter (burn 0.22):
@@ -32,6 +33,7 @@ pub mod device;
 pub mod distance;
 pub mod error;
 pub mod grid;
+pub mod metrics;
 pub mod rng;
 pub mod sample;
 pub mod train;

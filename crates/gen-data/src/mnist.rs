@@ -318,3 +318,64 @@ impl IdxImages {
         h
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idx::encode;
+
+    /// Writes a tiny test split (`n` 28x28 images, `m` labels) under MNIST's names.
+    fn write_split(dir: &Path, n: usize, m: usize, bad_label: bool) {
+        let images = encode(&[n, 28, 28], &vec![7; n * 784]);
+        let mut labels: Vec<u8> = (0..m).map(|i| (i % 10) as u8).collect();
+        if bad_label {
+            labels[0] = 12;
+        }
+        std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode(&[m], &labels)).unwrap();
+    }
+
+    fn load(dir: &Path, verify: Verify) -> Result<IdxImages> {
+        IdxImages::load(IdxKind::Mnist, dir, Split::Test, verify)
+    }
+
+    #[test]
+    fn modified_copies_need_accept_modified() {
+        let dir = tempfile::tempdir().unwrap();
+        write_split(dir.path(), 3, 3, false);
+        let e = load(dir.path(), Verify::Strict).unwrap_err();
+        assert!(matches!(e, Error::Checksum { .. }), "{e}");
+        let ok = load(dir.path(), Verify::AcceptModified).unwrap();
+        assert_eq!((ok.len(), ok.rows, ok.cols), (3, 28, 28));
+        assert_eq!(ok.image(2), &[7; 784][..]);
+        assert_eq!(ok.label_histogram()[..3], [1, 1, 1]);
+    }
+
+    #[test]
+    fn count_mismatch_bad_labels_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write_split(dir.path(), 3, 4, false);
+        let e = load(dir.path(), Verify::AcceptModified)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("4 labels for 3 images"), "{e}");
+        write_split(dir.path(), 3, 3, true);
+        let e = load(dir.path(), Verify::AcceptModified)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("label 12"), "{e}");
+        std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte")).unwrap();
+        let e = load(dir.path(), Verify::AcceptModified).unwrap_err();
+        assert!(matches!(e, Error::Missing { .. }), "{e}");
+        assert!(e.to_string().contains("t10k-labels-idx1-ubyte.gz"));
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        // FIPS 180-2 test vector.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
