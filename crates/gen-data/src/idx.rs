@@ -88,6 +88,26 @@ fn parse_header(
     Ok((dims, total))
 }
 
+/// Checks that the data present (`found` bytes, of a file or a stream)
+/// is what the header declares.
+fn check_length(name: &str, dims: &[usize], total: u64, found: usize, holder: &str) -> Result<()> {
+    let found = found as u64;
+    if found == total {
+        return Ok(());
+    }
+    let problem = if found < total {
+        "truncated"
+    } else {
+        "trailing data"
+    };
+    Err(bad(
+        name,
+        format!(
+            "{problem}: the header declares {dims:?} = {total} bytes of data, the {holder} holds {found}"
+        ),
+    ))
+}
+
 /// Parses an in-memory IDX file of unsigned bytes with `rank` dimensions.
 ///
 /// # Errors
@@ -97,20 +117,7 @@ fn parse_header(
 pub fn parse(bytes: &[u8], name: &str, rank: usize) -> Result<IdxArray> {
     let mut cursor = bytes;
     let (dims, total) = parse_header(|buf| cursor.read_exact(buf), name, rank)?;
-    if cursor.len() as u64 != total {
-        let problem = if (cursor.len() as u64) < total {
-            "truncated"
-        } else {
-            "trailing data"
-        };
-        return Err(bad(
-            name,
-            format!(
-                "{problem}: the header declares {dims:?} = {total} bytes of data, the file holds {}",
-                cursor.len()
-            ),
-        ));
-    }
+    check_length(name, &dims, total, cursor.len(), "file")?;
     Ok(IdxArray {
         dims,
         data: cursor.to_vec(),
@@ -135,25 +142,7 @@ pub fn decode(bytes: &[u8], gzipped: bool, name: &str, rank: usize) -> Result<Id
         .take(total + 1)
         .read_to_end(&mut data)
         .map_err(|e| bad(name, format!("corrupt gzip stream: {e}")))?;
-    if data.len() as u64 != total {
-        let problem = if (data.len() as u64) < total {
-            "truncated"
-        } else {
-            "trailing data"
-        };
-        return Err(bad(
-            name,
-            format!(
-                "{problem}: the header declares {dims:?} = {total} bytes of data, the stream holds {}{}",
-                data.len(),
-                if data.len() as u64 > total {
-                    " or more"
-                } else {
-                    ""
-                }
-            ),
-        ));
-    }
+    check_length(name, &dims, total, data.len(), "stream")?;
     Ok(IdxArray { dims, data })
 }
 
