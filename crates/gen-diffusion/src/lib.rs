@@ -1,13 +1,20 @@
 //! # gen-diffusion: diffusion models on burn
 //!
-//! The home of the diffusion family in the workspace: noise schedules (plain
-//! `f64` numbers, no tensors), samplers kept separate from models (DDPM,
-//! DDIM, DPM-Solver++, Euler), and denoisers (a UNet, an MLP for toy data).
-//! None of them is implemented yet; the crate exists so that the workspace
-//! has its final shape and the dependency rules (model crates depend on
-//! `gen-core` only, never on each other) are enforced from the start.
+//! The home of the diffusion family. What is here:
 //!
-//! Models here will implement [`gen_core::Sample`] and train through
-//! [`gen_core::TrainStep`] and [`gen_core::Trainer`].
+//! | module | what it holds |
+//! |---|---|
+//! | [`ddim`] | the DDIM sampler (eta = 0 deterministic, eta = 1 ancestral), for epsilon, v and x0 prediction |
+//! | [`schedule`] | noise schedules (linear, scaled-linear, cosine, sigmoid, zero-terminal-SNR rescale) and timestep spacings, as plain `f64` numbers checked against diffusers |
+//!
+//! Still to come: the other samplers (DDPM, DPM-Solver++, Euler), denoisers (a UNet, an MLP for toy data) and
+//! training. Models here will implement [`gen_core::Sample`] and train
+//! through [`gen_core::TrainStep`] and [`gen_core::Trainer`].
+//!
+//! Invariant: a noise schedule holds no tensors and no weights.
 
-pub use gen_core;
+pub mod ddim;
+pub mod schedule;
+
+pub use ddim::{Ddim, Prediction, PrevTimestep, StepCoefficients};
+pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
