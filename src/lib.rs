@@ -6,10 +6,10 @@
 //! | name | crate | what it holds |
 //! |---|---|---|
 //! | [`core`] | `gen-core` | devices, the `Sample` and `TrainStep` traits, the `Trainer` (progress, metrics, checkpoints, resume), seeding, PNG grids, distances, errors |
-//! | [`data`] | `gen-data` | the embedded UCI digits, toy 2-D distributions, a seeded loader |
+//! | [`data`] | `gen-data` | the embedded UCI digits, toy 2-D sets, MNIST, image folders, CelebA, transforms, a seeded parallel loader |
 //! | [`gan`] | `gen-gan` | the MLP GAN and the adversarial trainer |
 //! | [`vae`] | `gen-vae` | variational autoencoders |
-//! | [`diffusion`] | `gen-diffusion` | diffusion models |
+//! | [`diffusion`] | `gen-diffusion` | noise schedules and samplers for diffusion models |
 //!
 //! Backends are Cargo features of this crate: `flex` (default, CPU),
 //! `ndarray` (CPU), `wgpu` (GPU), `cuda`. The one that runs is picked at run
