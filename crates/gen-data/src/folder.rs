@@ -342,6 +342,35 @@ mod tests {
     }
 
     #[test]
+    fn every_format_decodes_to_the_same_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = GrayImage::from_fn(5, 4, |x, y| Luma([(x * 40 + y * 10) as u8]));
+        let mut decoded = Vec::new();
+        for ext in ["png", "pgm", "bmp", "ppm"] {
+            let path = dir.path().join(format!("img.{ext}"));
+            if ext == "ppm" {
+                DynamicImage::ImageLuma8(img.clone())
+                    .to_rgb8()
+                    .save(&path)
+                    .unwrap();
+            } else {
+                img.save(&path).unwrap();
+            }
+            decoded.push(decode_file(&path).unwrap().to_luma8());
+        }
+        assert!(decoded.iter().all(|d| d == &img), "lossless formats differ");
+        let jpeg = dir.path().join("img.jpg");
+        img.save(&jpeg).unwrap();
+        let back = decode_file(&jpeg).unwrap().to_luma8();
+        assert_eq!(back.dimensions(), (5, 4));
+        assert!(
+            back.pixels()
+                .zip(img.pixels())
+                .all(|(a, b)| a[0].abs_diff(b[0]) < 24)
+        );
+    }
+
+    #[test]
     fn mixed_sizes_need_a_resize() {
         let dir = tempfile::tempdir().unwrap();
         write_png(&dir.path().join("a.png"), 4, 4, 0);

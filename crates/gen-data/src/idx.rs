@@ -50,9 +50,16 @@ fn parse_header(
     name: &str,
     rank: usize,
 ) -> Result<(Vec<usize>, u64)> {
-    let truncated = |what: &str| bad(name, format!("truncated: the file ends inside the {what}"));
+    // End of data is truncation; anything else is a corrupt (gzip) stream.
+    let truncated = |what: &str, e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            bad(name, format!("truncated: the file ends inside the {what}"))
+        } else {
+            bad(name, format!("corrupt stream in the {what}: {e}"))
+        }
+    };
     let mut magic = [0u8; 4];
-    read(&mut magic).map_err(|_| truncated("magic number"))?;
+    read(&mut magic).map_err(|e| truncated("magic number", e))?;
     let found = u32::from_be_bytes(magic);
     let expected = (u32::from(TYPE_U8) << 8) | rank as u32;
     if found != expected {
@@ -72,7 +79,7 @@ fn parse_header(
     let mut total: u64 = 1;
     for _ in 0..rank {
         let mut b = [0u8; 4];
-        read(&mut b).map_err(|_| truncated("header"))?;
+        read(&mut b).map_err(|e| truncated("header", e))?;
         let d = u32::from_be_bytes(b);
         total = total.saturating_mul(u64::from(d));
         dims.push(d as usize);
@@ -227,6 +234,10 @@ mod tests {
         enc.write_all(&bytes).unwrap();
         std::fs::write(&gz, enc.finish().unwrap()).unwrap();
         assert_eq!(read(&gz, 1).unwrap().data, vec![7, 8, 9]);
+        // Raw bytes named .gz are a corrupt stream, not a truncated file.
+        let not_gz = dir.path().join("plain.gz");
+        std::fs::write(&not_gz, &bytes).unwrap();
+        assert!(msg(read(&not_gz, 1)).contains("corrupt stream"));
         // A truncated gzip stream.
         let gz_bytes = std::fs::read(&gz).unwrap();
         std::fs::write(&gz, &gz_bytes[..gz_bytes.len() - 12]).unwrap();

@@ -79,10 +79,17 @@ fn serve(files: HashMap<String, Reply>, count: usize) -> (String, Arc<AtomicUsiz
     (url, hits)
 }
 
+/// A generated, gzipped IDX file of 250 images 28x28, standing in for
+/// MNIST where ../shared/data is absent.
 fn payload() -> Vec<u8> {
-    (0..200_000u32)
+    use std::io::Write;
+    let pixels: Vec<u8> = (0..250 * 784u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect()
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&gen_data::idx::encode(&[250, 28, 28], &pixels))
+        .unwrap();
+    gz.finish().unwrap()
 }
 
 fn leftovers(dir: &std::path::Path) -> Vec<String> {
@@ -99,16 +106,21 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
 fn good_download_is_verified_and_cached() {
     let body = payload();
     let sha = sha256_hex(&body);
-    let files = HashMap::from([("data.bin".to_string(), Reply::Whole(body.clone()))]);
+    let name = "images-idx3-ubyte.gz";
+    let files = HashMap::from([(name.to_string(), Reply::Whole(body.clone()))]);
     let (url, hits) = serve(files, 4);
     let cache = tempfile::tempdir().unwrap();
     let dl = Downloader::new(url, cache.path()).progress(false);
-    let path = dl.fetch("data.bin", &sha).unwrap();
+    let path = dl.fetch(name, &sha).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert_eq!(
+        gen_data::idx::read(&path, 3).unwrap().dims,
+        vec![250, 28, 28]
+    );
     // Already there with the right checksum: no second request.
-    dl.fetch("data.bin", &sha).unwrap();
+    dl.fetch(name, &sha).unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    assert_eq!(leftovers(cache.path()), vec!["data.bin".to_string()]);
+    assert_eq!(leftovers(cache.path()), vec![name.to_string()]);
 }
 
 #[test]
