@@ -77,6 +77,25 @@ fn resumed_run_matches_straight_run_exactly() {
 }
 
 #[test]
+fn resuming_past_the_total_trains_nothing_and_keeps_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    half_run(dir.path());
+    let before = checkpoint_dir(dir.path());
+    let outcome = common::trainer(2, 0, dir.path())
+        .resume(true)
+        .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
+        .unwrap();
+    assert_eq!((outcome.start_step, outcome.final_step), (4, 4));
+    assert_eq!(outcome.checkpoint, before);
+    assert!(outcome.last_metrics.is_none());
+    assert_eq!(
+        checkpoint_dir(dir.path()),
+        before,
+        "no checkpoint was added"
+    );
+}
+
+#[test]
 fn existing_checkpoints_are_not_overwritten_without_resume() {
     let dir = tempfile::tempdir().unwrap();
     half_run(dir.path());

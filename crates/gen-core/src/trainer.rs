@@ -94,7 +94,8 @@ pub enum Progress {
 pub struct TrainOutcome {
     /// The step the run started from (0, or the resumed checkpoint's).
     pub start_step: u64,
-    /// The steps completed at the end (the total).
+    /// The steps completed at the end: the total, or the resumed
+    /// checkpoint's step if that was already past it.
     pub final_step: u64,
     /// The metrics of the last step run, if any step ran.
     pub last_metrics: Option<Metrics>,
@@ -260,14 +261,15 @@ impl Trainer {
             .map_err(|e| Error::io(&metrics_path, e))?;
         let checkpoint = match (last_saved, store.latest()?) {
             (Some((step, dir)), _) if step == total => dir,
-            // Resumed from a checkpoint that had already reached the total.
-            (None, Some((step, dir))) if step == total => dir,
+            // Resumed from a checkpoint that had already reached the total
+            // (or gone past it): nothing ran, that checkpoint is the result.
+            (None, Some((step, dir))) if step >= total => dir,
             _ => store.save(total, rng, &self.run_config, model)?,
         };
         bar.finish();
         Ok(TrainOutcome {
             start_step: start,
-            final_step: total,
+            final_step: total.max(start),
             last_metrics: last,
             metrics_path,
             checkpoint,
