@@ -92,7 +92,6 @@ fn run(args: &Args) -> gcore::Result<()> {
     let training = GanTrainingConfig::new()
         .with_lr_generator(args.lr)
         .with_lr_discriminator(args.lr);
-    training.validate()?;
     let trainer = Trainer::new(
         TrainerConfig::new()
             .with_steps(args.steps)

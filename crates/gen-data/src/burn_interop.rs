@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use gen_core::{Batch, SeededRng};
 
 use crate::examples::Examples;
+use crate::loader::HostBatch;
 
 /// One example, as burn's `Dataset` yields it.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,23 +81,17 @@ impl Batcher<Example, Batch> for ExampleBatcher {
         let labels: Option<Vec<i64>> = items.iter().map(|e| e.label).collect();
         let attributes: Option<Vec<Vec<i64>>> =
             items.iter().map(|e| e.attributes.clone()).collect();
+        let attributes = attributes
+            .filter(|a| a.first().is_some_and(|r| !r.is_empty()))
+            .map(|a| a.concat());
         let data: Vec<f32> = items.into_iter().flat_map(|e| e.data).collect();
-        let mut batch = Batch::new(Tensor::from_data(
-            TensorData::new(data, [n, features]),
-            device,
-        ));
-        if let Some(l) = labels {
-            batch = batch.with_labels(Tensor::<1, Int>::from_data(TensorData::new(l, [n]), device));
+        HostBatch {
+            data,
+            labels,
+            attributes,
+            n,
         }
-        if let Some(a) = attributes.filter(|a| a.first().is_some_and(|r| !r.is_empty())) {
-            let k = a[0].len();
-            let flat: Vec<i64> = a.concat();
-            batch = batch.with_attributes(Tensor::<2, Int>::from_data(
-                TensorData::new(flat, [n, k]),
-                device,
-            ));
-        }
-        batch
+        .into_batch(features, device)
     }
 }
 

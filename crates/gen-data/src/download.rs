@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::mnist::{IdxKind, sha256_hex};
+use crate::mnist::{IdxKind, hex, sha256_hex};
 
 /// The public mirror each dataset is fetched from by default.
 pub fn default_base_url(kind: IdxKind) -> &'static str {
@@ -159,11 +159,7 @@ impl Downloader {
             return Err(fail(format!("received {received} of {len} bytes")));
         }
         file.sync_all().map_err(|e| Error::io(part, e))?;
-        let found: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let found = hex(&hasher.finalize());
         if found != sha256 {
             return Err(Error::Checksum {
                 path: url.into(),

@@ -110,17 +110,20 @@ pub enum OnBadExample {
     Skip,
 }
 
-/// One batch assembled on the host.
+/// One batch assembled on the host: `n` rows of `data`, with `n` labels
+/// and `n * k` attributes when present. Shared by the loader and burn's
+/// batcher ([`crate::ExampleBatcher`]).
 #[derive(Debug)]
-struct HostBatch {
-    data: Vec<f32>,
-    labels: Option<Vec<i64>>,
-    attributes: Option<Vec<i64>>,
-    n: usize,
+pub(crate) struct HostBatch {
+    pub(crate) data: Vec<f32>,
+    pub(crate) labels: Option<Vec<i64>>,
+    pub(crate) attributes: Option<Vec<i64>>,
+    pub(crate) n: usize,
 }
 
 impl HostBatch {
-    fn into_batch(self, features: usize, device: &Device) -> Batch {
+    /// Uploads the batch to `device` as `[n, features]` (+ labels, attributes).
+    pub(crate) fn into_batch(self, features: usize, device: &Device) -> Batch {
         let data = Tensor::from_data(TensorData::new(self.data, [self.n, features]), device);
         let mut batch = Batch::new(data);
         if let Some(l) = self.labels {

@@ -162,10 +162,12 @@ impl IdxKind {
 
 /// The hex sha256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Finds `<name>.gz` or `<name>` in `dir`.
@@ -199,6 +201,11 @@ pub fn locate(dir: &Path, file: &IdxFile) -> Result<PathBuf> {
 /// [`Error::Missing`], [`Error::Io`], [`Error::Checksum`],
 /// [`Error::Format`].
 pub fn read_checked(dir: &Path, file: &IdxFile, verify: Verify) -> Result<idx::IdxArray> {
+    read_located(dir, file, verify).map(|(_, array)| array)
+}
+
+/// [`read_checked`], also returning the file it read.
+fn read_located(dir: &Path, file: &IdxFile, verify: Verify) -> Result<(PathBuf, idx::IdxArray)> {
     let path = locate(dir, file)?;
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let gzipped = idx::is_gzipped(&path);
@@ -231,7 +238,7 @@ pub fn read_checked(dir: &Path, file: &IdxFile, verify: Verify) -> Result<idx::I
             reason: format!("dimensions {:?}, expected {:?}", array.dims, file.dims),
         });
     }
-    Ok(array)
+    Ok((path, array))
 }
 
 /// One split of an IDX dataset, in memory as bytes (60,000 MNIST images
@@ -265,8 +272,7 @@ impl IdxImages {
         let dir = dir.as_ref();
         let (images_file, labels_file) = kind.split_files(split);
         let images = read_checked(dir, images_file, verify)?;
-        let labels = read_checked(dir, labels_file, verify)?;
-        let labels_path = locate(dir, labels_file)?;
+        let (labels_path, labels) = read_located(dir, labels_file, verify)?;
         if images.dims[0] != labels.dims[0] {
             return Err(Error::Format {
                 path: labels_path,
