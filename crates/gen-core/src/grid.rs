@@ -8,7 +8,7 @@ use image::{DynamicImage, GrayImage, RgbImage};
 use crate::error::{Error, Result};
 
 /// The value range of the pixels handed to the grid writer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ValueRange {
     /// Pixels in `[-1, 1]` (tanh outputs, the usual GAN and diffusion range).
     #[default]

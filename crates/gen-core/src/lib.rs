@@ -14,6 +14,7 @@
 //! | [`grid`] | PNG grids of grey or RGB image batches |
 //! | [`distance`] | MMD and energy distance between sample sets |
 //! | [`metrics`] | Fréchet distance, KID, classifier score, class coverage, precision/recall, bits per dimension |
+//! | [`classifier`] | [`MnistClassifier`] (pretrained, embedded) and [`ImageQuality`]: classifier-FID, KID, classifier score, coverage, precision/recall of generated digits |
 //! | [`error`] | [`Error`], which the other crates wrap |
 //!
 //! Models take `&Device` and have no backend type parameter (burn 0.22):
@@ -29,6 +30,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod classifier;
 pub mod device;
 pub mod distance;
 pub mod error;
@@ -40,6 +42,9 @@ pub mod train;
 pub mod trainer;
 
 pub use checkpoint::{CheckpointStore, StateReader, StateWriter};
+pub use classifier::{
+    ImageQuality, MnistClassifier, MnistClassifierConfig, QualityConfig, QualityReport,
+};
 pub use device::Backend;
 pub use error::{Error, Result};
 pub use grid::{GridOptions, ValueRange, save_grid};
