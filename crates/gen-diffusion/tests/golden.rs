@@ -167,7 +167,10 @@ fn ddim_steps_match() {
             let expected: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
             let mut sample = x.clone();
             for (i, want) in expected.iter().enumerate() {
-                sample = compat.coefficients(i).apply_slice(&sample, &out, &noise);
+                sample = compat
+                    .coefficients(i)
+                    .unwrap()
+                    .apply_slice(&sample, &out, &noise);
                 for (ours, theirs) in sample.iter().zip(want) {
                     let err = (ours - theirs).abs() / theirs.abs().max(1.0);
                     assert!(err < 1e-4, "{name} {key} step {i}: {sample:?} vs {want:?}");
@@ -177,4 +180,211 @@ fn ddim_steps_match() {
         }
     }
     assert_eq!(checked, 3 * 36);
+}
+
+fn spacing_of(name: &str) -> Spacing {
+    match name {
+        "leading" => Spacing::Leading,
+        "linspace" => Spacing::Linspace,
+        "trailing" => Spacing::Trailing,
+        other => panic!("unknown spacing {other}"),
+    }
+}
+
+/// The largest relative error of a comparison, for the report printed
+/// with `--nocapture`.
+#[derive(Default)]
+struct Worst(f64, String);
+
+impl Worst {
+    /// Checks `ours` against `theirs` at relative tolerance `rel`
+    /// (relative to `max(|theirs|, floor)`), and keeps the worst error.
+    fn check(&mut self, ours: f64, theirs: f64, rel: f64, floor: f64, what: &str) {
+        let err = (ours - theirs).abs() / theirs.abs().max(floor);
+        assert!(
+            err <= rel,
+            "{what}: ours {ours:e}, diffusers {theirs:e} (relative error {err:.1e} > {rel:.0e})"
+        );
+        if err > self.0 {
+            *self = Worst(err, what.to_string());
+        }
+    }
+
+    fn report(&self, name: &str) {
+        eprintln!("{name}: largest relative error {:.2e} ({})", self.0, self.1);
+    }
+}
+
+/// DDPM's fixed-small variance (diffusers' `_get_variance(t)` on the full
+/// chain) and fixed-large variance (`beta_t`) at every golden `t`.
+#[test]
+fn ddpm_variances_match() {
+    use gen_diffusion::{Ddpm, DdpmVariance, Prediction};
+    let g = golden();
+    let mut worst = Worst::default();
+    for (name, kind) in schedules() {
+        let s = NoiseSchedule::new(kind, 1000).unwrap();
+        let gs = &g["schedules"][name];
+        let make =
+            |v| Ddpm::new(s.clone(), 1000, Spacing::Leading, v, Prediction::Epsilon).unwrap();
+        let (small, large) = (
+            make(DdpmVariance::FixedSmall),
+            make(DdpmVariance::FixedLarge),
+        );
+        for (t, v) in per_t(&gs["ddpm_variance_fixed_small_at"]) {
+            // The same float32 tolerance as the schedule's posterior variance.
+            let eps = f64::from(f32::EPSILON);
+            let tol = 1e-5 + (t as f64 + 4.0) * eps / (1.0 - s.alphas_cumprod()[t]);
+            let what = format!("{name} fixed_small variance at t={t}");
+            worst.check(
+                small.variance(999 - t).unwrap(),
+                v.as_f64().unwrap(),
+                tol,
+                1e-30,
+                &what,
+            );
+        }
+        for (t, v) in per_t(&gs["betas_at"]).into_iter().filter(|(t, _)| *t > 0) {
+            let what = format!("{name} fixed_large variance at t={t}");
+            worst.check(
+                large.variance(999 - t).unwrap(),
+                v.as_f64().unwrap(),
+                1e-5,
+                1e-30,
+                &what,
+            );
+        }
+    }
+    worst.report("DDPM variances");
+}
+
+/// DPM-Solver++(2M): diffusers' timesteps for every spacing, and the first
+/// four steps of the fixed loop (x, then `model_output` at every step), on
+/// the host in f64 and through the sampler's tensor step in f32.
+#[test]
+fn dpm_solver_steps_match() {
+    use gen_diffusion::{DpmSolver, Prediction, SamplerStep};
+    let g = golden();
+    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(g[k].clone()).unwrap() };
+    let (x, out) = (vec("x"), vec("model_output"));
+    let dev = gen_core::device::device_from_env().unwrap();
+    let tensor = |v: &[f64]| {
+        let v: Vec<f32> = v.iter().map(|&a| a as f32).collect();
+        burn::tensor::Tensor::<1>::from_floats(v.as_slice(), &dev)
+    };
+    let (mut host, mut device) = (Worst::default(), Worst::default());
+    let mut checked = 0;
+    for (name, kind) in schedules() {
+        for (key, v) in g["schedules"][name]["dpmpp_2m"].as_object().unwrap() {
+            let (spacing, n) = key.split_once('/').unwrap();
+            let schedule = NoiseSchedule::new(kind, 1000).unwrap();
+            let mut dpm = DpmSolver::new(
+                schedule,
+                n.parse().unwrap(),
+                spacing_of(spacing),
+                Prediction::Epsilon,
+            )
+            .unwrap();
+            let ts: Vec<usize> = serde_json::from_value(v["timesteps"].clone()).unwrap();
+            assert_eq!(dpm.int_timesteps(), ts.as_slice(), "{name} {key}");
+            let expected: Vec<Vec<f64>> =
+                serde_json::from_value(v["first_4_prev_samples"].clone()).unwrap();
+            let (mut sample, mut previous) = (x.clone(), vec![0.0; 4]);
+            let mut xt = tensor(&x);
+            let mut rng = gen_core::SeededRng::new(0);
+            for (i, want) in expected.iter().enumerate() {
+                let c = dpm.coefficients(i).unwrap();
+                let x0: Vec<f64> = (0..4)
+                    .map(|k| c.x0_sample * sample[k] + c.x0_output * out[k])
+                    .collect();
+                sample = (0..4)
+                    .map(|k| c.sample * sample[k] + c.x0 * x0[k] + c.previous_x0 * previous[k])
+                    .collect();
+                previous = x0;
+                xt = dpm.step(tensor(&out), i, xt, &mut rng).unwrap();
+                let got: Vec<f32> = xt.clone().into_data().try_into_vec().unwrap();
+                for k in 0..4 {
+                    let what = format!("{name} {key} step {i}[{k}]");
+                    host.check(sample[k], want[k], 1e-5, 1.0, &what);
+                    device.check(f64::from(got[k]), want[k], 1e-5, 1.0, &what);
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3 * 6);
+    host.report("DPM-Solver++ 2M (f64 host)");
+    device.report("DPM-Solver++ 2M (f32 tensors)");
+}
+
+/// Euler: diffusers' timesteps, sigmas, `init_noise_sigma`, and the first
+/// three steps of the fixed loop started at `x * init_noise_sigma`.
+#[test]
+fn euler_steps_match() {
+    use gen_diffusion::{Euler, Prediction, Sampler};
+    let g = golden();
+    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(g[k].clone()).unwrap() };
+    let (x, out) = (vec("x"), vec("model_output"));
+    let (mut wt, mut ws, mut wi, mut wx) = (
+        Worst::default(),
+        Worst::default(),
+        Worst::default(),
+        Worst::default(),
+    );
+    let mut checked = 0;
+    for (name, kind) in schedules() {
+        for (key, v) in g["schedules"][name]["euler"].as_object().unwrap() {
+            let (spacing, n) = key.split_once('/').unwrap();
+            let schedule = NoiseSchedule::new(kind, 1000).unwrap();
+            let euler = Euler::new(
+                schedule,
+                n.parse().unwrap(),
+                spacing_of(spacing),
+                Prediction::Epsilon,
+            )
+            .unwrap();
+            let f = |k: &str| -> Vec<f64> { serde_json::from_value(v[k].clone()).unwrap() };
+            // diffusers' linspace is float32: 978.6122436 for 999 * 48 / 49.
+            for (ours, theirs) in euler.timesteps().iter().zip(f("timesteps")) {
+                wt.check(*ours, theirs, 1e-7, 1.0, &format!("{name} {key} timestep"));
+            }
+            // Sigmas inherit float32 alpha_bar's errors: its drift near
+            // t = 999 (up to 5e-4 relative, see above) and the rounding of
+            // `1 - alpha_bar` near t = 0 (2.6e-4 for cosine's sigma at t = 0).
+            for (i, (ours, theirs)) in euler.sigmas().iter().zip(f("sigmas")).enumerate() {
+                ws.check(
+                    *ours,
+                    theirs,
+                    5e-4,
+                    1e-30,
+                    &format!("{name} {key} sigma[{i}]"),
+                );
+            }
+            let init = euler.init_noise_sigma();
+            wi.check(
+                init,
+                v["init_noise_sigma"].as_f64().unwrap(),
+                3e-4,
+                1e-30,
+                &format!("{name} {key}"),
+            );
+            let expected: Vec<Vec<f64>> =
+                serde_json::from_value(v["first_3_prev_samples"].clone()).unwrap();
+            let mut sample: Vec<f64> = x.iter().map(|a| a * init).collect();
+            for (i, want) in expected.iter().enumerate() {
+                let c = euler.coefficients(i).unwrap();
+                sample = c.apply_slice(&sample, &out, &[0.0; 4]);
+                for k in 0..4 {
+                    let what = format!("{name} {key} step {i}[{k}]");
+                    wx.check(sample[k], want[k], 3e-4, 1.0, &what);
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3 * 6);
+    wt.report("Euler timesteps");
+    ws.report("Euler sigmas");
+    wi.report("Euler init_noise_sigma");
+    wx.report("Euler steps");
 }

@@ -1,0 +1,46 @@
+//! gen-diffusion's error type.
+
+/// A result with gen-diffusion's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong when building a sampler or taking a step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A gen-core error: an invalid config (0 steps, more steps than the
+    /// schedule has, a negative eta...) or a shape mismatch.
+    #[error(transparent)]
+    Core(#[from] gen_core::Error),
+
+    /// A step index past the sampler's last step.
+    #[error("step {index} is out of range: the sampler has {steps} steps")]
+    StepOutOfRange {
+        /// The index that was asked for.
+        index: usize,
+        /// The number of steps (`timesteps().len()`).
+        steps: usize,
+    },
+
+    /// A training timestep past the schedule's end.
+    #[error("timestep {t} is out of range: the schedule has {steps} training steps")]
+    TimestepOutOfRange {
+        /// The timestep that was asked for.
+        t: usize,
+        /// The number of training steps `T`.
+        steps: usize,
+    },
+}
+
+impl From<Error> for gen_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Core(e) => e,
+            other @ Error::StepOutOfRange { .. } => {
+                gen_core::Error::config("step", other.to_string())
+            }
+            other @ Error::TimestepOutOfRange { .. } => {
+                gen_core::Error::config("timestep", other.to_string())
+            }
+        }
+    }
+}
