@@ -298,12 +298,12 @@ impl CheckpointStore {
     /// # Errors
     /// When a file cannot be written; the previous checkpoints are then
     /// untouched.
-    pub fn save(
+    pub fn save<S: Stateful + ?Sized>(
         &self,
         step: u64,
         rng: &SeededRng,
         run_config: &serde_json::Value,
-        state: &dyn Stateful,
+        state: &S,
     ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let name = format!("{PREFIX}{step:012}");
@@ -387,7 +387,7 @@ impl CheckpointStore {
     /// # Errors
     /// [`Error::Checkpoint`] when any part is missing, truncated or corrupt;
     /// nothing on disk is changed.
-    pub fn load(dir: &Path, state: &mut dyn Stateful) -> Result<Manifest> {
+    pub fn load<S: Stateful + ?Sized>(dir: &Path, state: &mut S) -> Result<Manifest> {
         let reader = Self::open(dir)?;
         state.load_state(&reader)?;
         Ok(reader.manifest)

@@ -197,6 +197,34 @@ impl Trainer {
         data: &mut dyn BatchSource,
         rng: &mut SeededRng,
     ) -> Result<TrainOutcome> {
+        self.fit_with(model, data, rng, |_, _| Ok(None))
+    }
+
+    /// [`fit`](Self::fit), calling `on_epoch(epoch, model)` each time a
+    /// pass over the data completes (`epoch` counts from 1), after that
+    /// step's checkpoint if one was due: the place for a per-epoch
+    /// evaluation or sample grid. A returned line is printed above the
+    /// progress bar (or on stderr); an error stops the run.
+    ///
+    /// ```no_run
+    /// # use gen_core::{Trainer, TrainerConfig, TrainStep, BatchSource, rng::SeededRng};
+    /// # fn run<M: TrainStep>(model: &mut M, data: &mut dyn BatchSource) -> gen_core::Result<()> {
+    /// let trainer = Trainer::new(TrainerConfig::new().with_epochs(10), "out/run")?;
+    /// trainer.fit_with(model, data, &mut SeededRng::new(0), |epoch, _model| {
+    ///     Ok(Some(format!("epoch {epoch} done")))
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit), and whatever `on_epoch` returns.
+    pub fn fit_with<M: TrainStep + ?Sized>(
+        &self,
+        model: &mut M,
+        data: &mut dyn BatchSource,
+        rng: &mut SeededRng,
+        mut on_epoch: impl FnMut(u64, &mut M) -> Result<Option<String>>,
+    ) -> Result<TrainOutcome> {
         let per_step = model.batches_per_step();
         crate::error::ensure_nonzero("batches_per_step", per_step)?;
         let per_epoch = data.batches_per_epoch();
@@ -255,6 +283,18 @@ impl Trainer {
                 last_saved = Some((done, store.save(done, rng, &self.run_config, model)?));
             }
             last = Some(metrics);
+            let epochs_done = done * per_step as u64 / per_epoch as u64;
+            if epochs_done > step * per_step as u64 / per_epoch as u64
+                && let Some(line) = on_epoch(epochs_done, model)?
+            {
+                if bar.is_hidden() {
+                    if self.progress != Progress::Hidden {
+                        eprintln!("{line}");
+                    }
+                } else {
+                    bar.println(line);
+                }
+            }
         }
         metrics_file
             .flush()

@@ -1,0 +1,232 @@
+//! The MLP VAE (Kingma and Welling, 2014): fully connected encoder and
+//! decoder with ReLU between layers.
+//!
+//! The defaults are the classic shape of PyTorch's MNIST example:
+//! encoder `784 -> 400 -> (20, 20)`, decoder `20 -> 400 -> 784`, Bernoulli
+//! likelihood. For a conditional model the one-hot label is appended to
+//! the encoder's input and to z.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use gen_core::error::{Error as CoreError, ensure_nonzero};
+use gen_core::rng::init_now;
+
+use crate::error::Result;
+use crate::likelihood::{Likelihood, OutputDistribution};
+use crate::posterior::DiagonalGaussian;
+use crate::{Vae, impl_sample, with_condition};
+
+/// Shape of an MLP VAE.
+#[derive(Config, Debug, PartialEq)]
+pub struct MlpVaeConfig {
+    /// Values per example (784 for MNIST), >= 1.
+    pub data_dim: usize,
+    /// Length of z, >= 1.
+    #[config(default = 20)]
+    pub latent_dim: usize,
+    /// Widths of the encoder's hidden layers (the decoder mirrors them),
+    /// each >= 1.
+    #[config(default = "vec![400]")]
+    pub hidden: Vec<usize>,
+    /// The decoder's output distribution.
+    #[config(default = "Likelihood::Bernoulli")]
+    pub likelihood: Likelihood,
+    /// Classes of a conditional VAE (>= 1), or `None`.
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
+    /// `[channels, height, width]` of image data (its product must be
+    /// `data_dim`), used to draw grids; `None` for other data.
+    #[config(default = "None")]
+    pub image_shape: Option<[usize; 3]>,
+}
+
+impl MlpVaeConfig {
+    /// The reference shape for 28x28 grey images: 784-400-20, Bernoulli.
+    pub fn mnist() -> Self {
+        Self::new(784).with_image_shape(Some([1, 28, 28]))
+    }
+
+    /// Checks the ranges documented on each field.
+    ///
+    /// # Errors
+    /// [`gen_core::Error::InvalidConfig`] naming the first wrong field.
+    pub fn validate(&self) -> Result<()> {
+        ensure_nonzero("data_dim", self.data_dim)?;
+        ensure_nonzero("latent_dim", self.latent_dim)?;
+        for &w in &self.hidden {
+            ensure_nonzero("hidden", w)?;
+        }
+        if let Some(k) = self.num_classes {
+            ensure_nonzero("num_classes", k)?;
+        }
+        if let Some(shape) = self.image_shape
+            && shape.iter().product::<usize>() != self.data_dim
+        {
+            return Err(CoreError::config(
+                "image_shape",
+                format!(
+                    "{shape:?} holds {} values, but data_dim is {}",
+                    shape.iter().product::<usize>(),
+                    self.data_dim
+                ),
+            )
+            .into());
+        }
+        self.likelihood.validate()?;
+        Ok(())
+    }
+
+    /// Builds the model on `device` (burn's default initialisation, drawn
+    /// now: see [`gen_core::rng::init_now`]).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn init(&self, device: &Device) -> Result<MlpVae> {
+        self.validate()?;
+        let classes = self.num_classes.unwrap_or(0);
+        let mut widths = vec![self.data_dim + classes];
+        widths.extend_from_slice(&self.hidden);
+        let encoder = linear_stack(&widths, device);
+        let last = *widths.last().expect("widths holds the input");
+        let mut widths = vec![self.latent_dim + classes];
+        widths.extend(self.hidden.iter().rev());
+        widths.push(self.data_dim);
+        Ok(init_now(MlpVae {
+            encoder,
+            mean: LinearConfig::new(last, self.latent_dim).init(device),
+            log_variance: LinearConfig::new(last, self.latent_dim).init(device),
+            decoder: linear_stack(&widths, device),
+            output: OutputDistribution::new(self.likelihood, self.data_dim, device),
+            latent_dim: self.latent_dim,
+            data_dim: self.data_dim,
+            num_classes: self.num_classes,
+            image_shape: self.image_shape,
+        }))
+    }
+}
+
+fn linear_stack(widths: &[usize], device: &Device) -> Vec<Linear> {
+    widths
+        .windows(2)
+        .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+        .collect()
+}
+
+/// The MLP VAE.
+#[derive(Module, Debug)]
+pub struct MlpVae {
+    encoder: Vec<Linear>,
+    mean: Linear,
+    log_variance: Linear,
+    decoder: Vec<Linear>,
+    output: OutputDistribution,
+    latent_dim: usize,
+    data_dim: usize,
+    #[module(skip)]
+    num_classes: Option<usize>,
+    #[module(skip)]
+    image_shape: Option<[usize; 3]>,
+}
+
+impl Vae for MlpVae {
+    fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    fn data_dim(&self) -> usize {
+        self.data_dim
+    }
+
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        self.image_shape
+    }
+
+    fn classes(&self) -> Option<usize> {
+        self.num_classes
+    }
+
+    fn encode(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> DiagonalGaussian {
+        let mut h = with_condition(x, condition);
+        for layer in &self.encoder {
+            h = relu(layer.forward(h));
+        }
+        DiagonalGaussian::new(self.mean.forward(h.clone()), self.log_variance.forward(h))
+    }
+
+    fn decode(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
+        let mut h = with_condition(z, condition);
+        let last = self.decoder.len() - 1;
+        for (i, layer) in self.decoder.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last {
+                h = relu(h);
+            }
+        }
+        h
+    }
+
+    fn output(&self) -> &OutputDistribution {
+        &self.output
+    }
+}
+
+impl_sample!(MlpVae);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gen_core::{Sample, SeededRng};
+
+    #[test]
+    fn shapes_conditioning_and_parameter_count() {
+        let dev = Device::flex();
+        let vae = MlpVaeConfig::mnist().init(&dev).unwrap();
+        // 784*400+400 + 2*(400*20+20) + 20*400+400 + 400*784+784
+        assert_eq!(vae.num_params(), 652_824);
+        let x = Tensor::<2>::zeros([3, 784], &dev);
+        let q = vae.encode(x, None);
+        assert_eq!(q.mean.dims(), [3, 20]);
+        assert_eq!(vae.decode(q.mean, None).dims(), [3, 784]);
+
+        let cvae = MlpVaeConfig::new(6)
+            .with_latent_dim(2)
+            .with_hidden(vec![8, 4])
+            .with_num_classes(Some(3))
+            .init(&dev)
+            .unwrap();
+        let mut rng = SeededRng::new(0);
+        let s = cvae.sample(3, Some(&[0, 1, 2]), &mut rng, &dev).unwrap();
+        assert_eq!(s.dims(), [3, 6]);
+        assert!(cvae.sample(3, None, &mut rng, &dev).is_err());
+        assert!(cvae.sample(1, Some(&[3]), &mut rng, &dev).is_err());
+        assert!(vae.sample(1, Some(&[0]), &mut rng, &dev).is_err());
+    }
+
+    #[test]
+    fn invalid_configs_are_typed_errors() {
+        let dev = Device::flex();
+        for (cfg, field) in [
+            (MlpVaeConfig::new(0), "data_dim"),
+            (MlpVaeConfig::new(4).with_latent_dim(0), "latent_dim"),
+            (MlpVaeConfig::new(4).with_hidden(vec![3, 0]), "hidden"),
+            (
+                MlpVaeConfig::new(4).with_num_classes(Some(0)),
+                "num_classes",
+            ),
+            (
+                MlpVaeConfig::new(4).with_image_shape(Some([1, 3, 3])),
+                "image_shape",
+            ),
+            (
+                MlpVaeConfig::new(4).with_likelihood(Likelihood::Gaussian { std: 0.0 }),
+                "likelihood",
+            ),
+        ] {
+            let err = cfg.init(&dev).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+    }
+}
