@@ -205,6 +205,8 @@ impl<const D: usize> SamplerStep<D> for DpmSolver {
     ) -> Result<Tensor<D>> {
         let dims = sample.dims();
         check_shapes(&model_output.dims(), &dims)?;
+        // Before the state is touched: a refused step keeps it.
+        check_index(i, self.timesteps.len())?;
         let previous = self
             .previous
             .take()
