@@ -97,6 +97,8 @@ fn real_digits_score_as_real_and_blur_is_worse() {
     assert!(same.classifier_score > 8.0, "{same:?}");
     assert_eq!(same.coverage.classes_covered, 10);
     assert!(same.precision > 0.6 && same.recall > 0.6, "{same:?}");
+    assert!(same.density > 0.7 && same.knn_coverage > 0.7, "{same:?}");
+    assert!(blur.recall < same.recall && blur.knn_coverage < same.knn_coverage);
     assert!(blur.fid > 3.0 * same.fid, "{} vs {}", blur.fid, same.fid);
     assert!(blur.kid_mean > same.kid_mean, "{blur:?}");
 }

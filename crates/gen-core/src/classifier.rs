@@ -366,6 +366,32 @@ mod tests {
     }
 
     #[test]
+    fn pretrained_agrees_across_cpu_backends() {
+        let flex = dev();
+        let x: Tensor<4> = crate::rng::SeededRng::new(3).uniform([4, 1, 28, 28], 0.0, 1.0, &flex);
+        let logits = |device: &Device| -> Vec<f32> {
+            let net = MnistClassifier::pretrained(device).unwrap();
+            net.logits(x.clone().to_device(device))
+                .unwrap()
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let want = logits(&flex);
+        // ndarray is compiled in under `--workspace` (the root package's
+        // dev-dependencies turn it on); the GPU backends are left to their
+        // own parity tests.
+        if crate::device::Backend::NdArray.is_compiled() {
+            let got = logits(&crate::device::Backend::NdArray.device().unwrap());
+            for (a, b) in want.iter().zip(&got) {
+                assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "{a} vs {b}");
+            }
+        } else {
+            eprintln!("ndarray is not compiled in: only flex checked");
+        }
+    }
+
+    #[test]
     fn bad_shapes_are_typed_errors() {
         let dev = dev();
         let net = MnistClassifier::pretrained(&dev).unwrap();

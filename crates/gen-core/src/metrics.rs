@@ -10,6 +10,7 @@
 //! | [`classifier_score`] | `exp(E_x KL(p(y|x) || p(y)))` (the Inception-score formula) | Salimans et al. 2016 |
 //! | [`class_coverage`] | the share of samples assigned to each class | |
 //! | [`precision_recall`] | k-NN precision and recall of two feature sets | Kynkäänniemi et al. 2019 |
+//! | [`density_coverage`] | k-NN density and coverage (outlier-robust fidelity and diversity) | Naeem et al. 2020 |
 //!
 //! Feature sets are row-major `[n, d]` slices with their width.
 
@@ -208,43 +209,61 @@ pub fn class_coverage(probs: &[f32], classes: usize) -> Result<Vec<f64>> {
     Ok(counts.into_iter().map(|c| c as f64 / n as f64).collect())
 }
 
-/// Improved precision and recall (k nearest neighbours): precision is the
-/// share of generated samples inside the real manifold (the union of balls
-/// around each real sample reaching its k-th neighbour), recall the share
-/// of real samples inside the generated manifold.
-///
-/// # Errors
-/// [`Error::Shape`] for bad matrices, [`Error::InvalidConfig`] when `k` is
-/// 0 or not smaller than either set.
-pub fn precision_recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Result<(f64, f64)> {
-    let (n, m) = (
-        rows(real, dim, "precision_recall")?,
-        rows(fake, dim, "precision_recall")?,
-    );
+/// Squared Euclidean distance between two rows.
+fn d2(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (f64::from(*p) - f64::from(*q)).powi(2))
+        .sum()
+}
+
+/// The squared distance from each of the `count` rows of `s` to its `k`-th
+/// nearest other row.
+fn knn_radii(s: &[f32], dim: usize, count: usize, k: usize) -> Vec<f64> {
+    (0..count)
+        .map(|i| {
+            let mut d: Vec<f64> = (0..count)
+                .filter(|&j| j != i)
+                .map(|j| d2(row(s, dim, i), row(s, dim, j)))
+                .collect();
+            d.select_nth_unstable_by(k - 1, f64::total_cmp);
+            d[k - 1]
+        })
+        .collect()
+}
+
+/// The row counts of two feature sets, and a check that `1 <= k < min`.
+fn knn_sets(
+    real: &[f32],
+    fake: &[f32],
+    dim: usize,
+    k: usize,
+    what: &'static str,
+) -> Result<(usize, usize)> {
+    let (n, m) = (rows(real, dim, what)?, rows(fake, dim, what)?);
     if k == 0 || k >= n.min(m) {
         return Err(Error::config(
             "k",
             format!("must be in 1..{}, found {k}", n.min(m)),
         ));
     }
-    let d2 = |a: &[f32], b: &[f32]| -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(p, q)| (f64::from(*p) - f64::from(*q)).powi(2))
-            .sum()
-    };
-    let radii = |s: &[f32], count: usize| -> Vec<f64> {
-        (0..count)
-            .map(|i| {
-                let mut d: Vec<f64> = (0..count)
-                    .filter(|&j| j != i)
-                    .map(|j| d2(row(s, dim, i), row(s, dim, j)))
-                    .collect();
-                d.select_nth_unstable_by(k - 1, f64::total_cmp);
-                d[k - 1]
-            })
-            .collect()
-    };
+    Ok((n, m))
+}
+
+/// Improved precision and recall (k nearest neighbours): precision is the
+/// share of generated samples inside the real manifold (the union of balls
+/// around each real sample reaching its k-th neighbour), recall the share
+/// of real samples inside the generated manifold.
+///
+/// Precision is not robust to outliers: one real sample far from the rest
+/// has a large ball, and a collapsed generator whose samples all land in it
+/// gets a precision near 1 (see [`density_coverage`]).
+///
+/// # Errors
+/// [`Error::Shape`] for bad matrices, [`Error::InvalidConfig`] when `k` is
+/// 0 or not smaller than either set.
+pub fn precision_recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Result<(f64, f64)> {
+    let (n, m) = knn_sets(real, fake, dim, k, "precision_recall")?;
     let covered = |points: &[f32], count: usize, centres: &[f32], radii: &[f64]| -> f64 {
         (0..count)
             .filter(|&i| {
@@ -253,11 +272,42 @@ pub fn precision_recall(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Res
             .count() as f64
             / count as f64
     };
-    let (real_r, fake_r) = (radii(real, n), radii(fake, m));
+    let (real_r, fake_r) = (knn_radii(real, dim, n, k), knn_radii(fake, dim, m, k));
     Ok((
         covered(fake, m, real, &real_r),
         covered(real, n, fake, &fake_r),
     ))
+}
+
+/// Density and coverage (Naeem et al. 2020, eqs. 3 and 4), the
+/// outlier-robust counterparts of [`precision_recall`], built on the k-NN
+/// balls of the real samples only:
+///
+/// - density `= 1/(k m) sum_j sum_i 1[fake_j in B(real_i)]`: how many real
+///   balls a generated sample falls in, on average, over `k`. About 1 when
+///   the two distributions match; near 0 for samples away from the real
+///   ones (it can exceed 1 for samples crowded where real data is dense).
+/// - coverage `= 1/n sum_i 1[some fake_j in B(real_i)]`: the share of real
+///   samples whose ball holds a generated one, in `[0, 1]`.
+///
+/// # Errors
+/// [`Error::Shape`] for bad matrices, [`Error::InvalidConfig`] when `k` is
+/// 0 or not smaller than either set.
+pub fn density_coverage(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Result<(f64, f64)> {
+    let (n, m) = knn_sets(real, fake, dim, k, "density_coverage")?;
+    let radii = knn_radii(real, dim, n, k);
+    let mut inside = 0usize;
+    let mut covered = vec![false; n];
+    for j in 0..m {
+        for (i, (&r, c)) in radii.iter().zip(covered.iter_mut()).enumerate() {
+            if d2(row(fake, dim, j), row(real, dim, i)) <= r {
+                inside += 1;
+                *c = true;
+            }
+        }
+    }
+    let coverage = covered.iter().filter(|&&c| c).count() as f64 / n as f64;
+    Ok((inside as f64 / (k * m) as f64, coverage))
 }
 
 /// Converts a negative log-likelihood in nats per example to bits per
@@ -376,6 +426,25 @@ mod tests {
         let (p, r) = precision_recall(&real, &far, 2, 3).unwrap();
         assert!(p < 0.05 && r < 0.05, "{p} {r}");
         assert!(precision_recall(&real, &far, 2, 0).is_err());
+    }
+
+    #[test]
+    fn density_and_coverage() {
+        let real = gaussian(300, 2, 0.0, 1.0, 7);
+        let same = gaussian(300, 2, 0.0, 1.0, 8);
+        let (d, c) = density_coverage(&real, &same, 2, 5).unwrap();
+        assert!((d - 1.0).abs() < 0.2 && c > 0.9, "{d} {c}");
+        // Every fake sample on one real outlier: precision 1, but density
+        // (one ball of k) and coverage (one ball of n) stay low.
+        let mut real = real;
+        real.extend([8.0, 8.0]);
+        let collapsed: Vec<f32> = (0..50).flat_map(|_| [7.0, 7.0]).collect();
+        let (p, _) = precision_recall(&real, &collapsed, 2, 5).unwrap();
+        let (d, c) = density_coverage(&real, &collapsed, 2, 5).unwrap();
+        assert_eq!(p, 1.0);
+        assert!((d - 0.2).abs() < 1e-12, "{d}"); // in 1 ball of k = 5
+        assert!(c < 0.01, "{c}");
+        assert!(density_coverage(&real, &collapsed, 2, 0).is_err());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use super::{MnistClassifier, check_images, to_unit_range};
 use crate::error::{Error, Result, ensure_nonzero};
 use crate::grid::ValueRange;
 use crate::metrics::{
-    FeatureStats, class_coverage, classifier_score, frechet_distance, kernel_inception_distance,
-    precision_recall,
+    FeatureStats, class_coverage, classifier_score, density_coverage, frechet_distance,
+    kernel_inception_distance, precision_recall,
 };
 use crate::rng::SeededRng;
 
@@ -38,8 +38,13 @@ pub struct QualityConfig {
     /// (Kynkäänniemi et al. use 3).
     #[config(default = 3)]
     pub pr_k: usize,
-    /// Precision/recall: at most this many rows of each set (a seeded
-    /// random subset), > `pr_k`; the cost is quadratic in it.
+    /// Density/coverage: the neighbour `k` of the real k-NN radii, >= 1
+    /// (Naeem et al. use 5).
+    #[config(default = 5)]
+    pub dc_k: usize,
+    /// Precision/recall and density/coverage: at most this many rows of
+    /// each set (a seeded random subset), > `pr_k` and > `dc_k`; the cost
+    /// is quadratic in it.
     #[config(default = 2000)]
     pub pr_samples: usize,
     /// Class coverage: a class counts as covered when its share of the
@@ -149,6 +154,14 @@ pub struct QualityReport {
     /// k-NN recall: the share of reference images inside the generated
     /// manifold (diversity), in `[0, 1]`.
     pub recall: f64,
+    /// Density (Naeem et al. 2020): how many reference k-NN balls a
+    /// generated image falls in, over `k`; about 1 for real-like images,
+    /// near 0 for images away from the reference (unlike precision, not
+    /// fooled by a few reference outliers).
+    pub density: f64,
+    /// Coverage (Naeem et al. 2020): the share of reference images whose
+    /// k-NN ball holds a generated image, in `[0, 1]` (diversity).
+    pub knn_coverage: f64,
 }
 
 /// The pretrained classifier plus the metric settings: embeds image sets
@@ -295,18 +308,19 @@ impl ImageQuality {
             cfg.kid_subset_size.min(smaller),
             cfg.seed,
         )?;
-        let (precision, recall) = if smaller > cfg.pr_k {
-            let mut rng = SeededRng::derived(cfg.seed, 1);
-            let real = subset(&reference.features, dim, cfg.pr_samples, &mut rng);
-            let fake = subset(&generated.features, dim, cfg.pr_samples, &mut rng);
-            precision_recall(&real, &fake, dim, cfg.pr_k)?
-        } else {
+        let k = cfg.pr_k.max(cfg.dc_k);
+        if smaller <= k {
             return Err(Error::Shape {
                 what: "ImageQuality precision/recall",
-                expected: format!("more than pr_k = {} images in each set", cfg.pr_k),
+                expected: format!("more than pr_k and dc_k ({k}) images in each set"),
                 found: vec![generated.n, reference.n],
             });
-        };
+        }
+        let mut rng = SeededRng::derived(cfg.seed, 1);
+        let real = subset(&reference.features, dim, cfg.pr_samples, &mut rng);
+        let fake = subset(&generated.features, dim, cfg.pr_samples, &mut rng);
+        let (precision, recall) = precision_recall(&real, &fake, dim, cfg.pr_k)?;
+        let (density, knn_coverage) = density_coverage(&real, &fake, dim, cfg.dc_k)?;
         let shares = class_coverage(&generated.probs, classes)?;
         let reference_shares = class_coverage(&reference.probs, classes)?;
         let coverage = ClassCoverage {
@@ -336,6 +350,8 @@ impl ImageQuality {
             coverage,
             precision,
             recall,
+            density,
+            knn_coverage,
         })
     }
 }
@@ -403,6 +419,8 @@ mod tests {
         // Every row is used (120 <= pr_samples): each point is its own
         // neighbour.
         assert_eq!((same.precision, same.recall), (1.0, 1.0));
+        assert_eq!(same.knn_coverage, 1.0);
+        assert!(same.density >= 1.0, "{}", same.density);
         let mut last = same.fid;
         for (i, amount) in [0.2f32, 0.5].into_iter().enumerate() {
             let noise: Tensor<4> =
@@ -459,8 +477,8 @@ mod tests {
                 ..
             })
         ));
-        // Too few images for the k-NN radii.
-        let tiny = blobs(3, 2, &dev);
+        // Too few images for the k-NN radii (dc_k = 5).
+        let tiny = blobs(5, 2, &dev);
         let e = q.compare(tiny.clone(), tiny).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }), "{e}");
     }
