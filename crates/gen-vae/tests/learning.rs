@@ -243,3 +243,31 @@ fn bad_data_stops_with_a_clear_error_and_keeps_the_checkpoint() {
         .unwrap_err();
     assert!(matches!(err, CoreError::Shape { .. }), "{err}");
 }
+
+/// A diverging run (an absurd learning rate) stops at the first non-finite
+/// loss with [`CoreError::NonFinite`]; the checkpoint before it is kept.
+#[test]
+fn divergence_stops_at_the_first_nan_and_keeps_the_last_checkpoint() {
+    let dev = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = Loader::new(digits01(), 64, 0).unwrap();
+    let config = VaeTrainingConfig::new().with_lr(1e30);
+    let mut t = VaeTrainer::new(small_mlp(9, None), config, &dev).unwrap();
+    let err = quiet(20, 1, dir.path())
+        .fit(&mut t, &mut data, &mut SeededRng::new(0))
+        .unwrap_err();
+    let CoreError::NonFinite { step, .. } = err else {
+        panic!("expected NonFinite, got {err}");
+    };
+    assert!(checkpoint_is_step_and_loads(step, dir.path()));
+}
+
+/// The newest checkpoint is the step before the divergence and loads.
+fn checkpoint_is_step_and_loads(step: u64, dir: &std::path::Path) -> bool {
+    let store = CheckpointStore::new(dir.join("checkpoints"), 2);
+    let (saved, path) = store.latest().unwrap().unwrap();
+    let dev = Device::flex();
+    let mut fresh = VaeTrainer::new(small_mlp(8, None), VaeTrainingConfig::new(), &dev).unwrap();
+    CheckpointStore::load(&path, &mut fresh).unwrap();
+    saved == step && fresh.steps_done() == step
+}
