@@ -77,7 +77,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     let test = IdxImages::load(IdxKind::Mnist, &args.data, Split::Test, Verify::Strict)?;
     let n = args.n.min(train.len());
     let quality = ImageQuality::pretrained(QualityConfig::new().with_seed(args.seed), &device)?;
-    let reference = quality.reference(images(&unit(&test, 0..test.len()), test.len(), &device))?;
+    let reference = quality.embed(images(&unit(&test, 0..test.len()), test.len(), &device))?;
     eprintln!(
         "reference: {} MNIST test images embedded in {:.1} s",
         reference.n,

@@ -87,7 +87,7 @@ fn real_digits_score_as_real_and_blur_is_worse() {
         &device,
     )
     .unwrap();
-    let reference = quality.reference(images(&test, 0..1000, &device)).unwrap();
+    let reference = quality.embed(images(&test, 0..1000, &device)).unwrap();
     let same = quality
         .evaluate(images(&test, 1000..2000, &device), &reference)
         .unwrap();

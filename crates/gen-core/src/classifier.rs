@@ -39,7 +39,7 @@
 
 mod quality;
 
-pub use quality::{ClassCoverage, ImageQuality, QualityConfig, QualityReport, Reference};
+pub use quality::{ClassCoverage, Embedding, ImageQuality, QualityConfig, QualityReport};
 
 use burn::config::Config;
 use burn::module::Module;

@@ -95,7 +95,7 @@ impl QualityConfig {
 /// across evaluations (compute the reference once, compare many generated
 /// sets to it).
 #[derive(Clone, Debug)]
-pub struct Reference {
+pub struct Embedding {
     /// Penultimate features, row-major `[n, feature_dim]`.
     pub features: Vec<f32>,
     /// Class probabilities, row-major `[n, classes]`.
@@ -176,7 +176,7 @@ pub struct QualityReport {
 /// let config = QualityConfig::new().with_kid_subset_size(20).with_pr_samples(40);
 /// let quality = ImageQuality::pretrained(config, &dev)?;
 /// let real: Tensor<4> = SeededRng::new(1).uniform([40, 1, 28, 28], 0.0, 1.0, &dev);
-/// let reference = quality.reference(real.clone())?;
+/// let reference = quality.embed(real.clone())?;
 /// let report = quality.evaluate(real, &reference)?;
 /// assert!(report.fid.abs() < 1e-3);
 /// println!("{}", serde_json::to_string(&report).unwrap());
@@ -226,7 +226,7 @@ impl ImageQuality {
     /// [`Error::Shape`] for another shape or fewer than 2 images;
     /// [`Error::Data`] when the features are not finite (NaN or infinite
     /// pixels).
-    pub fn reference(&self, images: Tensor<4>) -> Result<Reference> {
+    pub fn embed(&self, images: Tensor<4>) -> Result<Embedding> {
         let n = check_images(&images, 2, "ImageQuality images")?;
         let device = self.classifier.device();
         let (mut features, mut probs) = (Vec::new(), Vec::new());
@@ -248,7 +248,7 @@ impl ImageQuality {
             )));
         }
         let stats = FeatureStats::fit(&features, self.classifier.feature_dim())?;
-        Ok(Reference {
+        Ok(Embedding {
             features,
             probs,
             n,
@@ -256,14 +256,14 @@ impl ImageQuality {
         })
     }
 
-    /// Compares `generated` images (`[n, 1, 28, 28]`, n >= 2) with a
-    /// [`Reference`] made by [`reference`](Self::reference).
+    /// Compares `generated` images (`[n, 1, 28, 28]`, n >= 2) with the
+    /// reference [`Embedding`] made by [`embed`](Self::embed).
     ///
     /// # Errors
-    /// As [`reference`](Self::reference), and [`Error::Shape`] for a
+    /// As [`embed`](Self::embed), and [`Error::Shape`] for a
     /// reference of another feature width.
-    pub fn evaluate(&self, generated: Tensor<4>, reference: &Reference) -> Result<QualityReport> {
-        let gen_set = self.reference(generated)?;
+    pub fn evaluate(&self, generated: Tensor<4>, reference: &Embedding) -> Result<QualityReport> {
+        let gen_set = self.embed(generated)?;
         self.compare_sets(&gen_set, reference)
     }
 
@@ -272,31 +272,34 @@ impl ImageQuality {
     /// # Errors
     /// As [`evaluate`](Self::evaluate), for either set.
     pub fn compare(&self, generated: Tensor<4>, reference: Tensor<4>) -> Result<QualityReport> {
-        let reference = self.reference(reference)?;
+        let reference = self.embed(reference)?;
         self.evaluate(generated, &reference)
     }
 
     /// The metrics between two embedded sets.
     ///
     /// # Errors
-    /// [`Error::Shape`] when the two were embedded by classifiers of
-    /// different widths.
+    /// [`Error::Shape`] when a set's features or probabilities do not have
+    /// this classifier's widths (another classifier's embedding).
     pub fn compare_sets(
         &self,
-        generated: &Reference,
-        reference: &Reference,
+        generated: &Embedding,
+        reference: &Embedding,
     ) -> Result<QualityReport> {
         let cfg = &self.config;
         let dim = self.classifier.feature_dim();
         let classes = self.classifier.num_classes();
-        if generated.features.len() != generated.n * dim
-            || reference.features.len() != reference.n * dim
-        {
-            return Err(Error::Shape {
-                what: "ImageQuality::compare_sets",
-                expected: format!("features of width {dim}"),
-                found: vec![generated.features.len(), reference.features.len()],
-            });
+        for set in [generated, reference] {
+            if set.features.len() != set.n * dim || set.probs.len() != set.n * classes {
+                return Err(Error::Shape {
+                    what: "ImageQuality::compare_sets",
+                    expected: format!(
+                        "{} rows of {dim} features and {classes} probabilities",
+                        set.n
+                    ),
+                    found: vec![set.features.len(), set.probs.len()],
+                });
+            }
         }
         let fid = frechet_distance(&generated.stats, &reference.stats)?;
         let smaller = generated.n.min(reference.n);
@@ -412,7 +415,7 @@ mod tests {
         let dev = Device::flex();
         let q = ImageQuality::pretrained(small(), &dev).unwrap();
         let real = blobs(120, 0, &dev);
-        let reference = q.reference(real.clone()).unwrap();
+        let reference = q.embed(real.clone()).unwrap();
         let same = q.evaluate(real.clone(), &reference).unwrap();
         assert!(same.fid.abs() < 1e-6, "{}", same.fid);
         assert_eq!(same.coverage.tv_to_reference, 0.0);
@@ -443,8 +446,8 @@ mod tests {
         let tanh =
             ImageQuality::pretrained(small().with_input_range(ValueRange::MinusOneToOne), &dev)
                 .unwrap();
-        let a = unit.reference(real.clone()).unwrap();
-        let b = tanh.reference(real * 2.0 - 1.0).unwrap();
+        let a = unit.embed(real.clone()).unwrap();
+        let b = tanh.embed(real * 2.0 - 1.0).unwrap();
         let diff = a
             .features
             .iter()
@@ -458,16 +461,12 @@ mod tests {
     fn bad_inputs_are_typed_errors() {
         let dev = Device::flex();
         let q = ImageQuality::pretrained(small(), &dev).unwrap();
-        let e = q
-            .reference(Tensor::zeros([4, 1, 32, 32], &dev))
-            .unwrap_err();
+        let e = q.embed(Tensor::zeros([4, 1, 32, 32], &dev)).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }), "{e}");
-        let e = q
-            .reference(Tensor::zeros([1, 1, 28, 28], &dev))
-            .unwrap_err();
+        let e = q.embed(Tensor::zeros([1, 1, 28, 28], &dev)).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }), "{e}");
         let nan: Tensor<4> = Tensor::zeros([4, 1, 28, 28], &dev) / 0.0;
-        let e = q.reference(nan).unwrap_err();
+        let e = q.embed(nan).unwrap_err();
         assert!(matches!(e, Error::Data(_)), "{e}");
         let e = ImageQuality::pretrained(QualityConfig::new().with_pr_samples(3), &dev);
         assert!(matches!(
