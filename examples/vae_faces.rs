@@ -78,7 +78,7 @@ struct Args {
     #[arg(long)]
     device: Option<String>,
     /// Passes over the training images.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 100)]
     epochs: u64,
     /// Examples per batch.
     #[arg(long, default_value_t = 32)]
