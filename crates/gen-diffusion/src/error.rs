@@ -29,6 +29,20 @@ pub enum Error {
         /// The number of training steps `T`.
         steps: usize,
     },
+
+    /// An image size the UNet cannot halve `downsamples` times.
+    #[error(
+        "image size {size} is not divisible by 2^{downsamples} = {divisor}: the UNet halves it \
+         once per level after the first; use fewer channel multipliers or another size"
+    )]
+    ImageSize {
+        /// The configured height and width.
+        size: usize,
+        /// How many times the UNet halves the resolution.
+        downsamples: usize,
+        /// `2^downsamples`.
+        divisor: usize,
+    },
 }
 
 impl From<Error> for gen_core::Error {
@@ -40,6 +54,9 @@ impl From<Error> for gen_core::Error {
             }
             other @ Error::TimestepOutOfRange { .. } => {
                 gen_core::Error::config("timestep", other.to_string())
+            }
+            other @ Error::ImageSize { .. } => {
+                gen_core::Error::config("image_size", other.to_string())
             }
         }
     }

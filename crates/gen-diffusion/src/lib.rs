@@ -11,6 +11,12 @@
 //! | [`ddim`] | DDIM (eta = 0 deterministic, eta = 1 ancestral) |
 //! | [`dpm_solver`] | DPM-Solver++(2M), diffusers' `DPMSolverMultistepScheduler` defaults |
 //! | [`euler`] | the Euler sampler, diffusers' `EulerDiscreteScheduler` (sigmas, initial noise and model-input scaling) |
+//! | [`denoiser`] | the [`Denoiser`] trait: flat `[B, F]` data, float timesteps, optional class labels with a null class |
+//! | [`embedding`] | the sinusoidal timestep embedding and MLP, and the class embedding, shared by every denoiser |
+//! | [`unet`] | [`UNet`]: residual blocks with GroupNorm and SiLU, self-attention at low resolutions, sized by [`UNetConfig`] for 28x28, 32x32, 64x64 |
+//! | [`mlp_denoiser`] | [`MlpDenoiser`] for low-dimensional (toy 2-D) data |
+//! | [`train`] | [`DiffusionTrainer`]: gen-core's `TrainStep` + `Stateful`; epsilon / v / x0 targets, uniform or min-SNR-gamma weights, Adam, EMA weights, label dropout for classifier-free guidance |
+//! | [`sample`](mod@sample) | the sampling loop ([`sample()`], [`sample_trajectory`]), classifier-free guidance ([`guided_output`]), and [`Diffusion`], which implements [`gen_core::Sample`] |
 //! | [`error`] | [`Error`], which wraps [`gen_core::Error`] |
 //!
 //! Every sampler takes any schedule, the leading, linspace and trailing
@@ -50,26 +56,41 @@
 //! # }
 //! ```
 //!
-//! Still to come: denoisers (a UNet, an MLP for toy data) and training.
-//! Models here will implement [`gen_core::Sample`] and train through
-//! [`gen_core::TrainStep`] and [`gen_core::Trainer`].
+//! Training goes through [`gen_core::Trainer`] with a [`DiffusionTrainer`];
+//! sampling a trained network is the same loop with the network (usually
+//! the EMA copy, [`DiffusionTrainer::ema`]) in place of `model`, which
+//! [`sample()`] runs, with classifier-free guidance for class-conditional
+//! networks.
 //!
 //! Invariant: a noise schedule holds no tensors and no weights.
 
 pub mod ddim;
 pub mod ddpm;
+pub mod denoiser;
 pub mod dpm_solver;
+pub mod embedding;
 pub mod error;
 pub mod euler;
 pub mod forward;
+pub mod mlp_denoiser;
+pub mod sample;
 pub mod sampler;
 pub mod schedule;
+pub mod train;
+pub mod unet;
 
 pub use ddim::{Ddim, PrevTimestep};
 pub use ddpm::{Ddpm, DdpmVariance};
+pub use denoiser::Denoiser;
 pub use dpm_solver::{DpmSolver, MultistepCoefficients};
 pub use error::{Error, Result};
 pub use euler::Euler;
 pub use forward::{add_noise, add_noise_batch, target};
+pub use mlp_denoiser::{MlpDenoiser, MlpDenoiserConfig};
+pub use sample::{
+    Diffusion, SamplerKind, Snapshot, Trajectory, guided_output, sample, sample_trajectory,
+};
 pub use sampler::{Prediction, Sampler, SamplerStep, StepCoefficients};
 pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
+pub use train::{DiffusionTrainer, DiffusionTrainingConfig, LossWeighting};
+pub use unet::{UNet, UNetConfig};

@@ -1,0 +1,348 @@
+//! Sampling a trained [`Denoiser`]: the loop from pure noise, with
+//! classifier-free guidance (Ho & Salimans 2022) and optional snapshots of
+//! the trajectory, and [`Diffusion`], which bundles a denoiser with its
+//! schedule and a sampler and implements [`gen_core::Sample`].
+//!
+//! Guidance with scale `s` evaluates the model with the labels and with
+//! the null class in one doubled batch and uses
+//! `uncond + s * (cond - uncond)`: `s = 1` is the plain conditional model
+//! (one evaluation), `s = 0` the unconditional one (one evaluation, null
+//! class), `s > 1` sharpens the class.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use gen_core::{Error as CoreError, SeededRng};
+
+use crate::ddim::Ddim;
+use crate::ddpm::{Ddpm, DdpmVariance};
+use crate::denoiser::Denoiser;
+use crate::dpm_solver::DpmSolver;
+use crate::error::Result;
+use crate::euler::Euler;
+use crate::sampler::{Prediction, SamplerStep};
+use crate::schedule::{NoiseSchedule, Spacing};
+
+/// The model's output at timestep `t` for the batch `x`, guided with
+/// scale `scale` towards `labels` (see the [module docs](self)).
+///
+/// Without labels, or for an unconditional model, this is the plain
+/// (unconditional) prediction and `scale` is not used.
+///
+/// # Shapes
+/// `x`: `[B, F]`; `labels`: `[B]`, in `0..=num_classes`. The result has
+/// the shape of `x`.
+pub fn guided_output<M: Denoiser>(
+    model: &M,
+    x: Tensor<2>,
+    t: f64,
+    labels: Option<&Tensor<1, Int>>,
+    scale: f64,
+) -> Tensor<2> {
+    let [b, _] = x.dims();
+    let device = x.device();
+    let ts = |n: usize| Tensor::<1>::full([n], t as f32, &device);
+    let (Some(labels), Some(k)) = (labels, model.num_classes()) else {
+        return model.forward(x, ts(b), None);
+    };
+    if scale == 1.0 {
+        return model.forward(x, ts(b), Some(labels.clone()));
+    }
+    if scale == 0.0 {
+        return model.forward(x, ts(b), None);
+    }
+    let null = Tensor::<1, Int>::full([b], k as i64, &device);
+    let both = model.forward(
+        Tensor::cat(vec![x.clone(), x], 0),
+        ts(2 * b),
+        Some(Tensor::cat(vec![labels.clone(), null], 0)),
+    );
+    let cond = both.clone().narrow(0, 0, b);
+    let uncond = both.narrow(0, b, b);
+    uncond.clone() + (cond - uncond) * scale
+}
+
+/// One recorded step of a sampling run.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The step index.
+    pub step: usize,
+    /// The timestep the model was evaluated at.
+    pub t: f64,
+    /// The sample before the step (the sampler's own scaling).
+    pub x_t: Tensor<2>,
+    /// The model's estimate of the clean sample at this step.
+    pub x0: Tensor<2>,
+}
+
+/// What [`sample_trajectory`] records.
+#[derive(Clone, Debug)]
+pub struct Trajectory {
+    /// The schedule the model was trained with (to turn its output into an
+    /// `x0` estimate).
+    pub schedule: NoiseSchedule,
+    /// The model's prediction type.
+    pub prediction: Prediction,
+    /// Record only the first this many examples of the batch, >= 1.
+    pub examples: usize,
+}
+
+/// Checks the labels and the guidance scale and uploads the labels.
+fn prepare<M: Denoiser>(
+    model: &M,
+    n: usize,
+    labels: Option<&[usize]>,
+    guidance: f64,
+    device: &Device,
+) -> Result<Option<Tensor<1, Int>>> {
+    gen_core::error::ensure_nonzero("n", n)?;
+    if !(guidance >= 0.0 && guidance.is_finite()) {
+        return Err(CoreError::config(
+            "guidance",
+            format!("must be a finite scale >= 0, found {guidance}"),
+        )
+        .into());
+    }
+    let Some(labels) = labels else {
+        return Ok(None);
+    };
+    // An unconditional model, a wrong count or an unknown class: the rule
+    // every `Sample` applies.
+    gen_core::sample::check_labels(n, Some(labels), model.num_classes())?;
+    let values: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
+    Ok(Some(Tensor::from_data(
+        TensorData::new(values, [n]),
+        device,
+    )))
+}
+
+/// Draws `n` samples (flat, `[n, F]`) from pure noise with `sampler`,
+/// guided towards `labels` with scale `guidance` (1: plain conditional;
+/// ignored without labels). `labels: None` for a conditional model samples
+/// the unconditional (null-class) model. The sampler is reset first.
+///
+/// `model` must live on `device` (use the EMA copy, on the plain device).
+///
+/// # Errors
+/// An invalid config for `n = 0` or a negative or non-finite `guidance`;
+/// [`gen_core::Error::Unsupported`] for labels given to an unconditional
+/// model; an invalid config for a wrong number of labels or an unknown
+/// class; whatever the sampler's step returns.
+pub fn sample<M: Denoiser>(
+    model: &M,
+    sampler: &mut dyn SamplerStep<2>,
+    n: usize,
+    labels: Option<&[usize]>,
+    guidance: f64,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Result<Tensor<2>> {
+    Ok(run(model, sampler, n, labels, guidance, rng, device, None)?.0)
+}
+
+/// [`sample`], also returning one [`Snapshot`] per step of the first
+/// `trajectory.examples` examples (for a denoising strip).
+///
+/// # Errors
+/// As [`sample`].
+#[allow(clippy::too_many_arguments)]
+pub fn sample_trajectory<M: Denoiser>(
+    model: &M,
+    sampler: &mut dyn SamplerStep<2>,
+    n: usize,
+    labels: Option<&[usize]>,
+    guidance: f64,
+    rng: &mut SeededRng,
+    device: &Device,
+    trajectory: &Trajectory,
+) -> Result<(Tensor<2>, Vec<Snapshot>)> {
+    gen_core::error::ensure_nonzero("examples", trajectory.examples)?;
+    run(
+        model,
+        sampler,
+        n,
+        labels,
+        guidance,
+        rng,
+        device,
+        Some(trajectory),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run<M: Denoiser>(
+    model: &M,
+    sampler: &mut dyn SamplerStep<2>,
+    n: usize,
+    labels: Option<&[usize]>,
+    guidance: f64,
+    rng: &mut SeededRng,
+    device: &Device,
+    trajectory: Option<&Trajectory>,
+) -> Result<(Tensor<2>, Vec<Snapshot>)> {
+    let labels = prepare(model, n, labels, guidance, device)?;
+    sampler.set_timesteps(sampler.num_steps())?;
+    let mut x = sampler.initial_noise([n, model.features()], device, rng);
+    let mut snapshots = Vec::new();
+    for (i, t) in sampler.timesteps().into_iter().enumerate() {
+        let input = sampler.scale_model_input(x.clone(), i)?;
+        let out = guided_output(model, input.clone(), t, labels.as_ref(), guidance);
+        if let Some(tr) = trajectory {
+            let k = tr.examples.min(n);
+            let tt = (t.round().max(0.0) as usize).min(tr.schedule.len() - 1);
+            let ((cx, co), _) = tr.prediction.recover(tr.schedule.alpha_bar(Some(tt)));
+            let x0 = input.narrow(0, 0, k) * cx + out.clone().narrow(0, 0, k) * co;
+            snapshots.push(Snapshot {
+                step: i,
+                t,
+                x_t: x.clone().narrow(0, 0, k),
+                x0,
+            });
+        }
+        x = sampler.step(out, i, x, rng)?;
+    }
+    Ok((x, snapshots))
+}
+
+/// A sampler by name, for configs and command lines.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerKind {
+    /// DDPM ancestral sampling with the fixed-small variance.
+    Ddpm,
+    /// DDIM with stochasticity `eta` (0: deterministic).
+    Ddim {
+        /// 0 for deterministic DDIM, 1 for DDPM-like noise.
+        eta: f64,
+    },
+    /// DPM-Solver++(2M).
+    DpmSolver,
+    /// Euler (diffusers' `EulerDiscreteScheduler`).
+    Euler,
+}
+
+impl SamplerKind {
+    /// Builds the sampler with `steps` steps: trailing spacing for DDPM and
+    /// DDIM (so that the first step is at `T - 1`, Lin et al. 2023),
+    /// linspace for DPM-Solver++ and Euler (diffusers' defaults).
+    ///
+    /// # Errors
+    /// As the sampler's constructor.
+    pub fn build(
+        self,
+        schedule: &NoiseSchedule,
+        steps: usize,
+        prediction: Prediction,
+    ) -> Result<Box<dyn SamplerStep<2> + Send>> {
+        let s = schedule.clone();
+        Ok(match self {
+            SamplerKind::Ddpm => Box::new(Ddpm::new(
+                s,
+                steps,
+                Spacing::Trailing,
+                DdpmVariance::FixedSmall,
+                prediction,
+            )?),
+            SamplerKind::Ddim { eta } => {
+                Box::new(Ddim::new(s, steps, Spacing::Trailing, eta, prediction)?)
+            }
+            SamplerKind::DpmSolver => {
+                Box::new(DpmSolver::new(s, steps, Spacing::Linspace, prediction)?)
+            }
+            SamplerKind::Euler => Box::new(Euler::new(s, steps, Spacing::Linspace, prediction)?),
+        })
+    }
+}
+
+/// A trained denoiser with everything needed to sample from it: its
+/// schedule and prediction type, a sampler and a guidance scale.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use gen_core::{Sample, SeededRng};
+/// use gen_diffusion::{Diffusion, MlpDenoiserConfig, NoiseSchedule, BetaSchedule, Prediction, SamplerKind};
+///
+/// # fn main() -> Result<(), gen_diffusion::Error> {
+/// let dev = Device::flex();
+/// let net = MlpDenoiserConfig::new(2).with_hidden(16).init(&dev)?;
+/// let schedule = NoiseSchedule::new(BetaSchedule::LINEAR, 1000)?;
+/// let model = Diffusion::new(net, schedule, Prediction::Epsilon, SamplerKind::DpmSolver, 10)?;
+/// let x = model.sample(4, None, &mut SeededRng::new(0), &dev)?;
+/// assert_eq!(x.dims(), [4, 2]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Diffusion<M: Denoiser> {
+    /// The denoiser (usually the EMA weights).
+    pub denoiser: M,
+    /// The schedule it was trained with.
+    pub schedule: NoiseSchedule,
+    /// Its prediction type.
+    pub prediction: Prediction,
+    /// The sampler.
+    pub sampler: SamplerKind,
+    /// Sampling steps.
+    pub steps: usize,
+    /// The classifier-free guidance scale used with labels (1: none).
+    pub guidance: f64,
+}
+
+impl<M: Denoiser> Diffusion<M> {
+    /// A sampling setup without guidance (`guidance = 1`).
+    ///
+    /// # Errors
+    /// As [`SamplerKind::build`] (checked once here).
+    pub fn new(
+        denoiser: M,
+        schedule: NoiseSchedule,
+        prediction: Prediction,
+        sampler: SamplerKind,
+        steps: usize,
+    ) -> Result<Self> {
+        sampler.build(&schedule, steps, prediction)?;
+        Ok(Self {
+            denoiser,
+            schedule,
+            prediction,
+            sampler,
+            steps,
+            guidance: 1.0,
+        })
+    }
+
+    /// Sets the guidance scale.
+    #[must_use]
+    pub fn with_guidance(mut self, guidance: f64) -> Self {
+        self.guidance = guidance;
+        self
+    }
+}
+
+impl<M: Denoiser> gen_core::Sample<2> for Diffusion<M> {
+    fn sample(
+        &self,
+        n: usize,
+        labels: Option<&[usize]>,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> gen_core::Result<Tensor<2>> {
+        gen_core::sample::check_labels(n, labels, self.denoiser.num_classes())?;
+        let mut sampler = self
+            .sampler
+            .build(&self.schedule, self.steps, self.prediction)?;
+        let model = self.denoiser.clone().to_device(device);
+        Ok(sample(
+            &model,
+            sampler.as_mut(),
+            n,
+            labels,
+            self.guidance,
+            rng,
+            device,
+        )?)
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.denoiser.num_classes()
+    }
+}
