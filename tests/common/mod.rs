@@ -24,8 +24,17 @@ pub fn toy_config() -> MlpGanConfig {
 /// The GAN on `device`, its parameters initialised on flex from `seed` and
 /// moved there, so every backend starts from the same weights.
 pub fn toy_gan(seed: u64, device: &Device, training: GanTrainingConfig) -> Gan {
+    toy_gan_with(toy_config(), seed, device, training)
+}
+
+/// As [`toy_gan`], with another MLP shape (conditional, spectral norm...).
+pub fn toy_gan_with(
+    cfg: MlpGanConfig,
+    seed: u64,
+    device: &Device,
+    training: GanTrainingConfig,
+) -> Gan {
     let flex = Device::flex();
-    let cfg = toy_config();
     let (g, d) = with_seed(seed, &flex, || {
         (
             cfg.init_generator(&flex).unwrap(),

@@ -3,8 +3,13 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`mlp`] | the MLP GAN: [`MlpGenerator`], [`MlpDiscriminator`], [`MlpGanConfig`] |
-//! | [`loss`] | [`GanLoss`]: the minimax objective with the non-saturating generator loss |
-//! | [`train`] | [`GanTrainer`]: two models, two Adam optimizers, `n_critic`; a [`gen_core::TrainStep`] |
+//! | [`dcgan`] | DCGAN for 28x28 and 64x64 images: [`DcganGenerator`], [`DcganDiscriminator`], [`DcganConfig`] |
+//! | [`conditional`] | class conditioning: one-hot labels for G, the projection discriminator |
+//! | [`spectral_norm`] | [`SpectralNorm`]: power iteration on a Linear or Conv2d weight, `u` persisted |
+//! | [`penalty`] | the finite-difference gradient penalty ([`GradientPenaltyConfig`]) |
+//! | [`ema`] | the exponential moving average of the generator's weights |
+//! | [`loss`] | [`GanLoss`]: non-saturating, minimax, hinge, Wasserstein, least squares |
+//! | [`train`] | [`GanTrainer`]: two models, two Adam optimizers, `n_critic`, clipping, penalty, EMA; a [`gen_core::TrainStep`] |
 //! | [`error`] | [`Error`], wrapping gen-core's |
 //!
 //! Any pair of modules implementing [`Generator`] and [`Discriminator`]
@@ -29,33 +34,80 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod conditional;
+pub mod dcgan;
+pub mod ema;
 pub mod error;
 pub mod loss;
 pub mod mlp;
+pub mod penalty;
+pub mod spectral_norm;
 pub mod train;
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Int, Tensor};
+use gen_core::SeededRng;
+use gen_core::sample::check_labels;
 
+pub use dcgan::{DcganConfig, DcganDiscriminator, DcganGenerator};
 pub use error::{Error, Result};
 pub use loss::GanLoss;
 pub use mlp::{MlpDiscriminator, MlpGanConfig, MlpGenerator};
+pub use penalty::{GradientPenaltyConfig, PenaltyDirection};
+pub use spectral_norm::{SpectralNorm, SpectralNormConfig};
 pub use train::{GanTrainer, GanTrainingConfig};
 
-/// A GAN generator: noise in, flat samples out.
+/// A GAN generator: noise (and, for a conditional generator, class labels)
+/// in, flat samples out.
 pub trait Generator: Module {
     /// The length of the noise vector.
     fn latent_dim(&self) -> usize;
 
+    /// The number of classes of a conditional generator; `None` (the
+    /// default) for an unconditional one.
+    fn num_classes(&self) -> Option<usize> {
+        None
+    }
+
     /// # Shapes
-    /// `z`: `[batch, latent_dim]` -> `[batch, features]`.
-    fn generate(&self, z: Tensor<2>) -> Tensor<2>;
+    /// `z`: `[batch, latent_dim]`, `labels`: `[batch]` in `0..k` ->
+    /// `[batch, features]`. An unconditional generator ignores `labels`.
+    fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2>;
 }
 
-/// A GAN discriminator (or critic): flat samples in, one logit (or score)
-/// per sample out.
+/// A GAN discriminator (or critic): flat samples (and, for a conditional
+/// discriminator, class labels) in, one logit (or score) per sample out.
 pub trait Discriminator: Module {
+    /// The number of classes of a conditional discriminator; `None` (the
+    /// default) for an unconditional one.
+    fn num_classes(&self) -> Option<usize> {
+        None
+    }
+
     /// # Shapes
-    /// `x`: `[batch, features]` -> `[batch, 1]`.
-    fn logits(&self, x: Tensor<2>) -> Tensor<2>;
+    /// `x`: `[batch, features]`, `labels`: `[batch]` -> `[batch, 1]`. An
+    /// unconditional discriminator ignores `labels`.
+    fn logits(&self, x: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2>;
+}
+
+/// Draws `n` flat samples `[n, features]` from `generator` on `device`:
+/// z from `rng`, the generator in inference mode (BatchNorm on its running
+/// statistics). The shared body of the crate's [`gen_core::Sample`]
+/// implementations.
+///
+/// # Errors
+/// As [`gen_core::sample::check_labels`]: labels must be given exactly
+/// when the generator is conditional, one per sample, each in `0..k`.
+pub fn sample_flat<G: Generator>(
+    generator: &G,
+    n: usize,
+    labels: Option<&[usize]>,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> gen_core::Result<Tensor<2>> {
+    check_labels(n, labels, generator.num_classes())?;
+    let model = generator.valid().to_device(device);
+    let z = rng.normal([n, generator.latent_dim()], device);
+    let labels = labels.map(|l| conditional::labels_tensor(l, device));
+    Ok(model.generate(z, labels))
 }

@@ -1,12 +1,25 @@
-//! GAN objectives, on discriminator logits.
+//! GAN objectives, on the discriminator's raw outputs `l(x)` (logits for
+//! the cross-entropy losses, scores for the others).
 //!
 //! With `D(x) = sigmoid(l(x))` and `softplus(t) = log(1 + e^t)`:
 //! `-log D = softplus(-l)` and `-log(1 - D) = softplus(l)`, which is how the
 //! binary cross-entropies below are written (stable for any logit, and with
 //! float targets, which burn's BCE loss does not take).
+//!
+//! | loss | D minimises | G minimises |
+//! |---|---|---|
+//! | [`NonSaturating`](GanLoss::NonSaturating) | `softplus(-l(x)) + softplus(l(G(z)))` | `softplus(-l(G(z)))` |
+//! | [`Minimax`](GanLoss::Minimax) | as above | `-softplus(l(G(z)))` = `log(1 - D(G(z)))` |
+//! | [`Hinge`](GanLoss::Hinge) | `relu(1 - l(x)) + relu(1 + l(G(z)))` | `-l(G(z))` |
+//! | [`Wasserstein`](GanLoss::Wasserstein) | `l(G(z)) - l(x)` | `-l(G(z))` |
+//! | [`LeastSquares`](GanLoss::LeastSquares) | `(l(x) - 1)^2 / 2 + l(G(z))^2 / 2` | `(l(G(z)) - 1)^2 / 2` |
+//!
+//! each averaged over the batch. The Wasserstein critic needs a Lipschitz
+//! constraint (weight clipping, spectral normalisation or a gradient
+//! penalty, see [`GanTrainingConfig`](crate::GanTrainingConfig)).
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{relu, softplus};
 use serde::{Deserialize, Serialize};
 
 /// The adversarial objective.
@@ -21,15 +34,35 @@ pub enum GanLoss {
     /// The original minimax objective for both players: G minimises
     /// `log(1 - D(G(z)))`. Saturates when D wins; kept for comparison.
     Minimax,
+    /// The hinge loss (Lim and Ye, 2017; Miyato et al., 2018, eq. 16-17).
+    Hinge,
+    /// The Wasserstein-1 estimate of WGAN (Arjovsky et al., 2017, eq. 3):
+    /// the critic maximises `E l(x) - E l(G(z))`.
+    Wasserstein,
+    /// Least squares (LSGAN, Mao et al., 2017, eq. 2 with a-b-c = 0-1-1).
+    LeastSquares,
 }
 
 impl GanLoss {
-    /// The discriminator's loss: `-log D(x) - log(1 - D(G(z)))`, averaged.
+    /// Whether the discriminator's outputs are logits of a probability
+    /// (the two cross-entropy losses).
+    pub fn is_probabilistic(self) -> bool {
+        matches!(self, GanLoss::NonSaturating | GanLoss::Minimax)
+    }
+
+    /// The discriminator's loss (see the table in the module docs).
     ///
     /// # Shapes
-    /// `real`, `fake`: logits `[batch, 1]`. Returns `[1]`.
+    /// `real`, `fake`: outputs `[batch, 1]`. Returns `[1]`.
     pub fn discriminator(self, real: Tensor<2>, fake: Tensor<2>) -> Tensor<1> {
-        softplus(-real, 1.0).mean() + softplus(fake, 1.0).mean()
+        match self {
+            GanLoss::NonSaturating | GanLoss::Minimax => {
+                softplus(-real, 1.0).mean() + softplus(fake, 1.0).mean()
+            }
+            GanLoss::Hinge => relu(-real + 1.0).mean() + relu(fake + 1.0).mean(),
+            GanLoss::Wasserstein => fake.mean() - real.mean(),
+            GanLoss::LeastSquares => ((real - 1.0).square().mean() + fake.square().mean()) * 0.5,
+        }
     }
 
     /// The generator's loss on the logits of its samples.
@@ -40,6 +73,8 @@ impl GanLoss {
         match self {
             GanLoss::NonSaturating => softplus(-fake, 1.0).mean(),
             GanLoss::Minimax => -softplus(fake, 1.0).mean(),
+            GanLoss::Hinge | GanLoss::Wasserstein => -fake.mean(),
+            GanLoss::LeastSquares => (fake - 1.0).square().mean() * 0.5,
         }
     }
 }
@@ -72,5 +107,25 @@ mod tests {
         assert!(d.is_finite() && d < 1e-6, "{d}");
         let g = value(GanLoss::NonSaturating.generator(-big));
         assert!((g - 50.0).abs() < 1e-3, "{g}");
+    }
+
+    #[test]
+    fn other_losses_by_hand() {
+        let dev = Device::flex();
+        let real = Tensor::<2>::from_floats([[2.0], [0.0]], &dev);
+        let fake = Tensor::<2>::from_floats([[-0.5], [1.0]], &dev);
+        let d = |l: GanLoss| value(l.discriminator(real.clone(), fake.clone()));
+        let g = |l: GanLoss| value(l.generator(fake.clone()));
+        // hinge: mean(relu(1 - [2, 0])) + mean(relu(1 + [-0.5, 1])) = 0.5 + 1.25
+        assert!((d(GanLoss::Hinge) - 1.75).abs() < 1e-6);
+        assert!((g(GanLoss::Hinge) + 0.25).abs() < 1e-6);
+        // Wasserstein: mean(fake) - mean(real) = 0.25 - 1
+        assert!((d(GanLoss::Wasserstein) + 0.75).abs() < 1e-6);
+        assert!((g(GanLoss::Wasserstein) + 0.25).abs() < 1e-6);
+        // least squares: ((1 + 1) / 2 + (0.25 + 1) / 2) / 2
+        assert!((d(GanLoss::LeastSquares) - 0.8125).abs() < 1e-6);
+        // ((2.25 + 0) / 2) / 2
+        assert!((g(GanLoss::LeastSquares) - 0.5625).abs() < 1e-6);
+        assert!(!GanLoss::Hinge.is_probabilistic());
     }
 }

@@ -6,19 +6,26 @@
 //! tanh for data in `[-1, 1]` (images) or is linear for unbounded data (toy
 //! 2-D sets). The defaults are the reference shape of the benchmarks:
 //! G `64 -> 256 -> 512 -> data`, D `data -> 512 -> 256 -> 1`.
+//!
+//! With `num_classes = Some(k)` the pair is conditional (see
+//! [`conditional`](crate::conditional)): G reads `[z, one_hot(y)]`, D is a
+//! projection discriminator on its last hidden features. With
+//! `spectral_norm`, every layer of D is spectrally normalised
+//! ([`spectral_norm`](crate::spectral_norm)).
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{leaky_relu, tanh};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::rng::init_now;
-use gen_core::sample::check_labels;
 use gen_core::{Sample, SeededRng};
 
+use crate::conditional::{Projection, concat_one_hot};
 use crate::error::Result;
-use crate::{Discriminator, Generator};
+use crate::spectral_norm::{self, SpectralNorm, SpectralNormConfig};
+use crate::{Discriminator, Generator, sample_flat};
 
 /// Shape of an MLP GAN.
 #[derive(Config, Debug, PartialEq)]
@@ -41,6 +48,12 @@ pub struct MlpGanConfig {
     /// End the generator with tanh (data in `[-1, 1]`); otherwise linear.
     #[config(default = true)]
     pub tanh_output: bool,
+    /// Condition both networks on a class label in `0..k` (`Some(k)`, k >= 1).
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
+    /// Spectrally normalise every layer of the discriminator.
+    #[config(default = false)]
+    pub spectral_norm: bool,
 }
 
 impl MlpGanConfig {
@@ -56,6 +69,9 @@ impl MlpGanConfig {
         }
         for &w in &self.discriminator_hidden {
             ensure_nonzero("discriminator_hidden", w)?;
+        }
+        if let Some(k) = self.num_classes {
+            ensure_nonzero("num_classes", k)?;
         }
         if !(0.0..1.0).contains(&self.leaky_slope) {
             return Err(CoreError::config(
@@ -77,7 +93,7 @@ impl MlpGanConfig {
         self.validate()?;
         Ok(init_now(MlpGenerator {
             layers: stack(
-                self.latent_dim,
+                self.latent_dim + self.num_classes.unwrap_or(0),
                 &self.generator_hidden,
                 self.data_dim,
                 device,
@@ -85,6 +101,7 @@ impl MlpGanConfig {
             leaky_slope: self.leaky_slope,
             tanh_output: self.tanh_output,
             latent_dim: self.latent_dim,
+            num_classes: self.num_classes,
         }))
     }
 
@@ -94,8 +111,27 @@ impl MlpGanConfig {
     /// As [`validate`](Self::validate).
     pub fn init_discriminator(&self, device: &Device) -> Result<MlpDiscriminator> {
         self.validate()?;
+        let layers = stack(self.data_dim, &self.discriminator_hidden, 1, device);
+        let spectral = if self.spectral_norm {
+            let sn = SpectralNormConfig::new();
+            layers
+                .iter()
+                .map(|l| sn.init_linear(l, device))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let features = self
+            .discriminator_hidden
+            .last()
+            .copied()
+            .unwrap_or(self.data_dim);
         Ok(init_now(MlpDiscriminator {
-            layers: stack(self.data_dim, &self.discriminator_hidden, 1, device),
+            layers,
+            spectral,
+            projection: self
+                .num_classes
+                .map(|k| Projection::new(k, features, device)),
             leaky_slope: self.leaky_slope,
         }))
     }
@@ -111,14 +147,12 @@ fn stack(input: usize, hidden: &[usize], output: usize, device: &Device) -> Vec<
         .collect()
 }
 
-/// Runs the layers with LeakyReLU between them (none after the last).
-fn run(layers: &[Linear], mut x: Tensor<2>, slope: f64) -> Tensor<2> {
+/// Runs all layers but the last, each followed by LeakyReLU; `spectral`
+/// is empty or holds one normaliser per layer.
+fn hidden(layers: &[Linear], spectral: &[SpectralNorm], mut x: Tensor<2>, slope: f64) -> Tensor<2> {
     let last = layers.len() - 1;
-    for (i, layer) in layers.iter().enumerate() {
-        x = layer.forward(x);
-        if i < last {
-            x = leaky_relu(x, slope);
-        }
+    for (i, layer) in layers.iter().enumerate().take(last) {
+        x = leaky_relu(spectral_norm::linear(layer, spectral.get(i), x), slope);
     }
     x
 }
@@ -130,13 +164,20 @@ pub struct MlpGenerator {
     leaky_slope: f64,
     tanh_output: bool,
     latent_dim: usize,
+    num_classes: Option<usize>,
 }
 
 impl MlpGenerator {
     /// # Shapes
-    /// `z`: `[batch, latent_dim]` -> `[batch, data_dim]`.
-    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
-        let x = run(&self.layers, z, self.leaky_slope);
+    /// `z`: `[batch, latent_dim]`, `labels`: `[batch]` (used by a
+    /// conditional generator, ignored otherwise) -> `[batch, data_dim]`.
+    pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+        let z = match self.num_classes {
+            Some(k) => concat_one_hot(z, labels, k),
+            None => z,
+        };
+        let x = hidden(&self.layers, &[], z, self.leaky_slope);
+        let x = self.layers[self.layers.len() - 1].forward(x);
         if self.tanh_output { tanh(x) } else { x }
     }
 }
@@ -146,8 +187,12 @@ impl Generator for MlpGenerator {
         self.latent_dim
     }
 
-    fn generate(&self, z: Tensor<2>) -> Tensor<2> {
-        self.forward(z)
+    fn num_classes(&self) -> Option<usize> {
+        self.num_classes
+    }
+
+    fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+        self.forward(z, labels)
     }
 }
 
@@ -159,10 +204,11 @@ impl Sample<2> for MlpGenerator {
         rng: &mut SeededRng,
         device: &Device,
     ) -> gen_core::Result<Tensor<2>> {
-        check_labels(n, labels, None)?;
-        let generator = self.valid().to_device(device);
-        let z = rng.normal([n, self.latent_dim], device);
-        Ok(generator.forward(z))
+        sample_flat(self, n, labels, rng, device)
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.num_classes
     }
 }
 
@@ -170,20 +216,40 @@ impl Sample<2> for MlpGenerator {
 #[derive(Module, Debug)]
 pub struct MlpDiscriminator {
     layers: Vec<Linear>,
+    /// Empty, or one spectral normaliser per layer.
+    spectral: Vec<SpectralNorm>,
+    projection: Option<Projection>,
     leaky_slope: f64,
 }
 
 impl MlpDiscriminator {
     /// # Shapes
-    /// `x`: `[batch, data_dim]` -> logits `[batch, 1]`.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        run(&self.layers, x, self.leaky_slope)
+    /// `x`: `[batch, data_dim]`, `labels`: `[batch]` (used by a conditional
+    /// discriminator, ignored otherwise) -> logits `[batch, 1]`.
+    pub fn forward(&self, x: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+        let phi = hidden(&self.layers, &self.spectral, x, self.leaky_slope);
+        let last = self.layers.len() - 1;
+        let out = spectral_norm::linear(&self.layers[last], self.spectral.get(last), phi.clone());
+        match &self.projection {
+            Some(p) => out + p.forward(phi, labels),
+            None => out,
+        }
+    }
+
+    /// The layers and their spectral normalisers (empty without spectral
+    /// normalisation), for inspection.
+    pub fn layers(&self) -> (&[Linear], &[SpectralNorm]) {
+        (&self.layers, &self.spectral)
     }
 }
 
 impl Discriminator for MlpDiscriminator {
-    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
-        self.forward(x)
+    fn num_classes(&self) -> Option<usize> {
+        self.projection.as_ref().map(Projection::num_classes)
+    }
+
+    fn logits(&self, x: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+        self.forward(x, labels)
     }
 }
 
@@ -203,7 +269,7 @@ mod tests {
         assert_eq!(x.dims(), [7, 6]);
         let v: Vec<f32> = x.clone().into_data().try_into_vec().unwrap();
         assert!(v.iter().all(|a| a.abs() <= 1.0));
-        assert_eq!(d.forward(x).dims(), [7, 1]);
+        assert_eq!(d.forward(x, None).dims(), [7, 1]);
         assert!(
             g.sample(2, Some(&[0, 1]), &mut SeededRng::new(0), &dev)
                 .is_err()
@@ -221,6 +287,10 @@ mod tests {
                 "generator_hidden",
             ),
             (MlpGanConfig::new(4).with_leaky_slope(1.5), "leaky_slope"),
+            (
+                MlpGanConfig::new(4).with_num_classes(Some(0)),
+                "num_classes",
+            ),
         ] {
             let err = cfg.init_generator(&dev).unwrap_err().to_string();
             assert!(err.contains(field), "{err}");
