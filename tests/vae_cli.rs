@@ -105,6 +105,42 @@ fn vae_faces_trains_on_a_folder_and_writes_pictures() {
     assert!(run("vae_faces", &again).status.success());
 }
 
+/// The CelebA layout in colour: its own train and test partitions.
+#[test]
+fn vae_faces_reads_the_celeba_layout_in_rgb() {
+    let dir = tempfile::tempdir().unwrap();
+    let celeba = dir.path().join("celeba");
+    generative::data::celeba::write_fixture(&celeba, 24, 2).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "--celeba",
+        celeba.to_str().unwrap(),
+        "--rgb",
+        "--size",
+        "16",
+        "--latent",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let result = run("vae_faces", &args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("on 8 faces (8 held out), 16x16 RGB"),
+        "{stderr}"
+    );
+    let eval: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("evaluation.json")).unwrap()).unwrap();
+    assert_eq!(eval["examples"], 8);
+    let samples = image::open(out.join("samples.png")).unwrap();
+    assert!(samples.color().has_color());
+}
+
 #[test]
 fn missing_data_and_bad_settings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
