@@ -1,0 +1,509 @@
+//! The PyTorch reference benchmarks of `../shared/bench/pytorch`, on burn:
+//! the same four models at the same batch, thread count, warm-up and number
+//! of timed steps, printing the same JSON line as those scripts (`impl` is
+//! `burn-<backend>`), so that `make_report.py` puts both in one table.
+//!
+//! ```text
+//! cargo run --release --example bench_side_by_side -- --model conv_vae --threads 1
+//! cargo run --release --example bench_side_by_side -- --model ddpm_unet --mode sample --threads 2
+//! benches/side_by_side.sh          # PyTorch and burn at 1 and 2 threads, one table
+//! ```
+//!
+//! What each `--model` runs (batch 64, synthetic MNIST-shaped data: eight
+//! batches drawn uniformly in `[-1, 1]`, cycled):
+//!
+//! - `mlp_gan`: gen-gan's [`MlpGanConfig`] defaults (G 64-256-512-784, D
+//!   784-512-256-1, LeakyReLU 0.2) trained by [`GanTrainer`] (Adam 2e-4,
+//!   betas 0.5/0.999, non-saturating BCE-with-logits; one D step on real
+//!   and detached fake, one G step on the same fake batch): one step is one
+//!   `TrainStep::step`, as in `bench_mlp_gan.py`.
+//! - `dcgan`: gen-gan's [`DcganConfig`] defaults, which are exactly
+//!   `bench_dcgan.py`'s 28x28 DCGAN, trained the same way.
+//! - `conv_vae`: gen-vae's [`ConvVaeConfig`] defaults (exactly
+//!   `bench_vae.py`'s conv VAE) trained by [`VaeTrainer`] (Adam 1e-3,
+//!   Bernoulli ELBO summed over pixels, batch mean). The encoder reads the
+//!   `[0, 1]` targets (PyTorch's reads `[-1, 1]`): the same arithmetic.
+//! - `ddpm_unet`: the UNet of `bench_ddpm.py` layer for layer
+//!   (`benches/reference/ddpm_unet.rs`; gen-diffusion's `UNet` cannot take
+//!   that shape), epsilon-prediction MSE at uniform t of a 1000-step linear
+//!   schedule, plain Adam 2e-4. `--mode sample` times full 50-step DDIM runs
+//!   (eta 0) after `--warmup` UNet evaluations, as the script does.
+//!
+//! The thread count sizes rayon's global pool, which burn-flex (and
+//! burn-ndarray's own loops) run on; ndarray's matrixmultiply has its own
+//! threads, sized by `MATMUL_NUM_THREADS` (the shell script sets it). Peak
+//! RSS is the kernel's high-water mark (`VmHWM`, what `ru_maxrss` reports);
+//! "other procs busy" comes from `/proc/stat`, as in `common.py`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::{Parser, ValueEnum};
+use generative::core::{self as gcore, Batch, SeededRng, TrainStep};
+use generative::gan::{DcganConfig, GanTrainer, GanTrainingConfig, MlpGanConfig};
+use generative::vae::{ConvVaeConfig, VaeTrainer, VaeTrainingConfig};
+use serde_json::{Value, json};
+
+#[path = "../benches/reference/ddpm_unet.rs"]
+mod ddpm_unet;
+use ddpm_unet::ReferenceUNet;
+
+/// Side of the images.
+const SIDE: usize = 28;
+/// Values per image.
+const PIXELS: usize = SIDE * SIDE;
+/// Batches of fake data cycled through, as `common.fake_mnist`.
+const DATA_BATCHES: usize = 8;
+/// Diffusion timesteps.
+const T: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Model {
+    MlpGan,
+    Dcgan,
+    ConvVae,
+    DdpmUnet,
+}
+
+impl Model {
+    /// The `bench` key of the PyTorch script.
+    fn bench(self) -> &'static str {
+        match self {
+            Model::MlpGan => "mlp_gan",
+            Model::Dcgan => "dcgan",
+            Model::ConvVae => "conv_vae",
+            Model::DdpmUnet => "ddpm_unet",
+        }
+    }
+
+    /// The script's default `(steps, warmup)`.
+    fn defaults(self) -> (usize, usize) {
+        match self {
+            Model::MlpGan => (300, 20),
+            Model::Dcgan => (40, 5),
+            Model::ConvVae => (60, 5),
+            Model::DdpmUnet => (10, 2),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Train,
+    Sample,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "burn's side of the PyTorch CPU reference benchmarks")]
+struct Args {
+    /// Which reference model.
+    #[arg(long, value_enum)]
+    model: Model,
+    /// `train` (every model) or `sample` (ddpm_unet: full DDIM runs).
+    #[arg(long, value_enum, default_value_t = Mode::Train)]
+    mode: Mode,
+    /// Threads of rayon's global pool.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Timed iterations after warm-up (default: the script's).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Warm-up iterations (default: the script's).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Seed of the weights, the data and the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend: flex, ndarray or wgpu (when compiled in).
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// DDIM steps of one sampling run.
+    #[arg(long, default_value_t = 50)]
+    ddim_steps: usize,
+    /// The UNet without its attention block.
+    #[arg(long)]
+    no_attn: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(record) => {
+            println!("{record}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A value of `/proc/self/status` in MiB (`VmRSS`, `VmHWM`).
+fn status_mib(key: &str) -> f64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// `(busy jiffies of the whole system, jiffies of this process)`, as
+/// `common._cpu_snapshot`.
+fn cpu_snapshot() -> (u64, u64) {
+    let busy = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let v: Vec<u64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (v.len() > 4).then(|| v.iter().sum::<u64>() - v[3] - v[4])
+        })
+        .unwrap_or(0);
+    let own = fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            Some(f.get(11)? + f.get(12)?)
+        })
+        .unwrap_or(0);
+    (busy, own)
+}
+
+/// Clock ticks per second of `/proc`'s counters (`USER_HZ`, 100 on Linux).
+const HZ: f64 = 100.0;
+
+/// Warm-up, then `steps` timed calls; returns the seconds and the
+/// contention record of `common.time_loop`.
+fn time_loop(
+    step: &mut dyn FnMut(usize) -> gcore::Result<()>,
+    steps: usize,
+    warmup: usize,
+    device: &Device,
+) -> gcore::Result<(f64, Value)> {
+    for i in 0..warmup {
+        step(i)?;
+    }
+    sync(device)?;
+    let (b0, s0) = cpu_snapshot();
+    let t0 = Instant::now();
+    for i in 0..steps {
+        step(i)?;
+    }
+    sync(device)?;
+    let dt = t0.elapsed().as_secs_f64();
+    let (b1, s1) = cpu_snapshot();
+    let other = (b1.saturating_sub(b0) as f64 - s1.saturating_sub(s0) as f64) / HZ / dt;
+    let own = s1.saturating_sub(s0) as f64 / HZ / dt;
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    Ok((
+        dt,
+        json!({"other_cpus": round3(other), "self_cpus": round3(own)}),
+    ))
+}
+
+/// Waits for queued work (a no-op on the CPU backends, which are eager).
+fn sync(device: &Device) -> gcore::Result<()> {
+    device
+        .sync()
+        .map_err(|e| gcore::Error::Unsupported(format!("device sync failed: {e:?}")))
+}
+
+/// `common.fake_mnist`: batches uniform in `[-1, 1]`, flat `[batch, 784]`.
+fn fake_mnist(batch: usize, rng: &mut SeededRng, device: &Device) -> Vec<Tensor<2>> {
+    (0..DATA_BATCHES)
+        .map(|_| rng.uniform([batch, PIXELS], -1.0, 1.0, device))
+        .collect()
+}
+
+/// What a model set-up hands to the timing loop.
+struct Prepared {
+    step: Box<dyn FnMut(usize) -> gcore::Result<()>>,
+    params: BTreeMap<&'static str, usize>,
+    extra: Value,
+    /// Images produced or consumed per timed step.
+    images_per_step: usize,
+}
+
+fn run(args: &Args) -> gcore::Result<Value> {
+    if args.threads == 0 || args.batch == 0 {
+        return Err(gcore::Error::config(
+            "threads",
+            "threads and batch must be >= 1",
+        ));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build_global()
+        .map_err(|e| gcore::Error::Unsupported(format!("rayon pool: {e}")))?;
+    let backend: gcore::Backend = args.device.parse()?;
+    let device = backend.device()?;
+    device.seed(args.seed);
+    let (default_steps, default_warmup) = args.model.defaults();
+    let steps = args.steps.unwrap_or(default_steps).max(1);
+    let mut warmup = args.warmup.unwrap_or(default_warmup);
+    if args.mode == Mode::Sample && args.model != Model::DdpmUnet {
+        return Err(gcore::Error::Unsupported(format!(
+            "--mode sample exists for ddpm_unet only (the PyTorch scripts time training \
+             for {}); the criterion benches time every model's sampling",
+            args.model.bench()
+        )));
+    }
+    let mut prepared = match args.model {
+        Model::MlpGan => gan(
+            MlpGanConfig::new(PIXELS).init_generator(&device)?,
+            MlpGanConfig::new(PIXELS).init_discriminator(&device)?,
+            args,
+            &device,
+        )?,
+        Model::Dcgan => gan(
+            DcganConfig::new().init_generator(&device)?,
+            DcganConfig::new().init_discriminator(&device)?,
+            args,
+            &device,
+        )?,
+        Model::ConvVae => vae(args, &device)?,
+        Model::DdpmUnet => match args.mode {
+            Mode::Train => ddpm_train(args, &device),
+            Mode::Sample => {
+                // The script's warm-up is `max(1, warmup)` UNet evaluations.
+                warmup = warmup.max(1);
+                ddpm_sample(args, warmup, &device)
+            }
+        },
+    };
+    let rss_before = status_mib("VmRSS:");
+    let (seconds, contention) = time_loop(prepared.step.as_mut(), steps, warmup, &device)?;
+    let sps = steps as f64 / seconds;
+    let round = |x: f64, digits: i32| {
+        let f = 10f64.powi(digits);
+        (x * f).round() / f
+    };
+    let mode = match args.mode {
+        Mode::Train => "train",
+        Mode::Sample => "sample",
+    };
+    if args.mode == Mode::Sample {
+        // The script's extra figures of a sampling run.
+        let n = args.ddim_steps.max(1) as f64;
+        prepared.extra = extend(
+            prepared.extra,
+            json!({
+                "ddim_steps_per_s": round(steps as f64 * n / seconds, 3),
+                "sec_per_64_images": round(seconds / steps as f64 * 64.0 / args.batch as f64, 3),
+            }),
+        );
+    }
+    let record = json!({
+        "bench": args.model.bench(),
+        "impl": format!("burn-{backend}"),
+        "mode": mode,
+        "threads": args.threads,
+        "batch": args.batch,
+        "steps": steps,
+        "warmup": warmup,
+        "seconds": round(seconds, 4),
+        "steps_per_s": round(sps, 4),
+        "images_per_s": round(sps * prepared.images_per_step as f64, 2),
+        "ms_per_step": round(1000.0 * seconds / steps as f64, 3),
+        "peak_rss_mib": round(status_mib("VmHWM:"), 1),
+        "rss_before_mib": round(rss_before, 1),
+        "param_count": prepared.params.values().sum::<usize>(),
+        "params": prepared.params,
+        "torch": Value::Null,
+        "contention": contention,
+        "extra": extend(prepared.extra, json!({"burn": "0.22.1"})),
+    });
+    eprintln!(
+        "# {}/{mode} threads={} on {backend}: {:.3} steps/s, {:.1} img/s, {:.2} ms/step, \
+         peak RSS {:.0} MiB, other procs busy {} CPUs",
+        args.model.bench(),
+        args.threads,
+        sps,
+        sps * prepared.images_per_step as f64,
+        1000.0 * seconds / steps as f64,
+        status_mib("VmHWM:"),
+        record["contention"]["other_cpus"]
+    );
+    Ok(record)
+}
+
+/// `a` with the keys of `b` added.
+fn extend(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// One `GanTrainer` step per iteration (a D and a G update).
+fn gan<G, D>(g: G, d: D, args: &Args, device: &Device) -> gcore::Result<Prepared>
+where
+    G: generative::gan::Generator + 'static,
+    D: generative::gan::Discriminator + 'static,
+{
+    let params = BTreeMap::from([("G", g.num_params()), ("D", d.num_params())]);
+    let mut trainer = GanTrainer::new(g, d, GanTrainingConfig::new(), device)?;
+    let ad = trainer.device();
+    let mut rng = SeededRng::new(args.seed);
+    let data = fake_mnist(args.batch, &mut SeededRng::new(1234), &ad);
+    Ok(Prepared {
+        step: Box::new(move |i| {
+            let real = data[i % DATA_BATCHES].clone();
+            trainer.step(vec![Batch::new(real)], &mut rng).map(drop)
+        }),
+        params,
+        extra: json!({}),
+        images_per_step: args.batch,
+    })
+}
+
+/// One `VaeTrainer` step per iteration.
+fn vae(args: &Args, device: &Device) -> gcore::Result<Prepared> {
+    let model = ConvVaeConfig::new().init(device)?;
+    let params = BTreeMap::from([("vae", model.num_params())]);
+    let mut trainer = VaeTrainer::new(model, VaeTrainingConfig::new(), device)?;
+    let ad = trainer.device();
+    let mut rng = SeededRng::new(args.seed);
+    // The Bernoulli targets (x + 1) / 2 of the script, in [0, 1].
+    let data: Vec<Tensor<2>> = fake_mnist(args.batch, &mut SeededRng::new(1234), &ad)
+        .into_iter()
+        .map(|x| (x + 1.0) / 2.0)
+        .collect();
+    Ok(Prepared {
+        step: Box::new(move |i| {
+            let x = data[i % DATA_BATCHES].clone();
+            trainer.step(vec![Batch::new(x)], &mut rng).map(drop)
+        }),
+        params,
+        extra: json!({}),
+        images_per_step: args.batch,
+    })
+}
+
+/// `alpha_bar` of the linear schedule `1e-4..0.02` over [`T`] steps.
+fn alpha_bars() -> Vec<f64> {
+    let mut acc = 1.0;
+    (0..T)
+        .map(|i| {
+            let beta = 1e-4 + (0.02 - 1e-4) * i as f64 / (T - 1) as f64;
+            acc *= 1.0 - beta;
+            acc
+        })
+        .collect()
+}
+
+/// A `[n, 1, 1, 1]` tensor of per-example coefficients.
+fn per_example(values: Vec<f32>, device: &Device) -> Tensor<4> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
+}
+
+/// `bench_ddpm.py --mode train`: noise a batch at uniform t, predict the
+/// noise, MSE, one Adam step.
+fn ddpm_train(args: &Args, device: &Device) -> Prepared {
+    let ad = device.clone().autodiff();
+    let mut model = ReferenceUNet::new(!args.no_attn, &ad);
+    let params = BTreeMap::from([("unet", model.num_params())]);
+    let mut opt: ModuleOptimizer = AdamConfig::new().init();
+    let acp = alpha_bars();
+    let b = args.batch;
+    let mut rng = SeededRng::new(args.seed);
+    let data: Vec<Tensor<4>> = fake_mnist(b, &mut SeededRng::new(1234), &ad)
+        .into_iter()
+        .map(|x| x.reshape([b, 1, SIDE, SIDE]))
+        .collect();
+    Prepared {
+        step: Box::new(move |i| {
+            let x0 = data[i % DATA_BATCHES].clone();
+            let ts: Vec<usize> = (0..b).map(|_| rng.below(T)).collect();
+            let eps: Tensor<4> = rng.normal([b, 1, SIDE, SIDE], &ad);
+            let sa = per_example(ts.iter().map(|&t| acp[t].sqrt() as f32).collect(), &ad);
+            let sb = per_example(
+                ts.iter().map(|&t| (1.0 - acp[t]).sqrt() as f32).collect(),
+                &ad,
+            );
+            let xt = x0 * sa + eps.clone() * sb;
+            let t = Tensor::<1>::from_data(
+                TensorData::new(ts.iter().map(|&t| t as f32).collect(), [b]),
+                &ad,
+            );
+            let loss = (model.forward(xt, t) - eps).powi_scalar(2).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = opt.step(2e-4, model.clone(), grads);
+            Ok(())
+        }),
+        params,
+        extra: json!({"attn": !args.no_attn}),
+        images_per_step: b,
+    }
+}
+
+/// `bench_ddpm.py --mode sample`: one iteration is a full deterministic
+/// DDIM run (eta 0) of `--ddim-steps` evaluations at
+/// `round(linspace(999, 0, n))`.
+fn ddpm_sample(args: &Args, warmup: usize, device: &Device) -> Prepared {
+    let model = ReferenceUNet::new(!args.no_attn, device);
+    let params = BTreeMap::from([("unet", model.num_params())]);
+    let acp = alpha_bars();
+    let n = args.ddim_steps.max(1);
+    let ts: Vec<usize> = (0..n)
+        .map(|i| {
+            let t = if n == 1 {
+                (T - 1) as f64
+            } else {
+                (T - 1) as f64 * (1.0 - i as f64 / (n - 1) as f64)
+            };
+            t.round() as usize
+        })
+        .collect();
+    let b = args.batch;
+    let mut rng = SeededRng::new(args.seed);
+    let device = device.clone();
+    // A run of `limit` steps: the warm-up uses `warmup` evaluations, every
+    // timed iteration the full run.
+    let mut calls = 0usize;
+    Prepared {
+        step: Box::new(move |_| {
+            let limit = if calls < warmup { 1 } else { n };
+            calls += 1;
+            let mut x: Tensor<4> = rng.normal([b, 1, SIDE, SIDE], &device);
+            for (i, &t) in ts.iter().enumerate().take(limit) {
+                let a_t = acp[t];
+                let a_prev = ts.get(i + 1).map_or(1.0, |&p| acp[p]);
+                let eps = model.forward(x.clone(), Tensor::full([b], t as f32, &device));
+                let x0 = (x - eps.clone() * (1.0 - a_t).sqrt()) / a_t.sqrt();
+                x = x0 * a_prev.sqrt() + eps * (1.0 - a_prev).sqrt();
+            }
+            let _ = x.clamp(-1.0, 1.0).into_data();
+            Ok(())
+        }),
+        params,
+        extra: json!({
+            "attn": !args.no_attn,
+            "ddim_steps": n,
+        }),
+        images_per_step: b,
+    }
+}
