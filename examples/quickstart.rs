@@ -13,7 +13,9 @@
 //! training (lower is closer), next to its floor: the distance between two
 //! sets of real digits.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burn::tensor::Tensor;
@@ -66,25 +68,11 @@ struct RunConfig<'a> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(run(&args))
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let model = MlpGanConfig::new(digits::PIXELS)
         .with_latent_dim(32)
         .with_generator_hidden(vec![128, 256])
@@ -151,7 +139,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     );
     println!("metrics:    {}", outcome.metrics_path.display());
     println!("checkpoint: {}", outcome.checkpoint.display());
-    println!("samples:    {}", display(&samples_png));
+    println!("samples:    {}", common::display(&samples_png));
     Ok(())
 }
 
@@ -168,11 +156,4 @@ fn distance_to(
 fn as_images(flat: Tensor<2>) -> Tensor<4> {
     let n = flat.dims()[0];
     flat.reshape([n, 1, digits::SIDE, digits::SIDE])
-}
-
-fn display(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
 }

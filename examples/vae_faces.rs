@@ -20,6 +20,8 @@
 //! `evaluation.json` (test negative ELBO in nats), `metrics.jsonl`,
 //! `config.json` and `checkpoints/`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -105,18 +107,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(run(&args))
 }
 
 /// The training and test images: CelebA's own partitions, or a 90/10
@@ -162,10 +153,7 @@ fn datasets(args: &Args) -> gcore::Result<(Subset<FileImages>, Subset<FileImages
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let channels = if args.rgb { 3 } else { 1 };
     let likelihood = match args.decoder {
         Decoder::Bernoulli => Likelihood::Bernoulli,
@@ -239,7 +227,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         "test set ({} faces): -ELBO {:.1} nats per image ({:.4} bits/dim)",
         eval.examples, eval.neg_elbo, eval.bits_per_dim
     );
-    println!("pictures in {}", display(&out));
+    println!("pictures in {}", common::display(&out));
     Ok(())
 }
 
@@ -289,11 +277,4 @@ fn pictures(
         )?;
     }
     Ok(())
-}
-
-fn display(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
 }

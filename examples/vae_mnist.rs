@@ -24,6 +24,8 @@
 //! `evaluation.json`, plus the trainer's `metrics.jsonl`, `config.json`
 //! and `checkpoints/`. `--resume` continues from the newest checkpoint.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -143,28 +145,14 @@ fn main() -> ExitCode {
             run(&args, |device| cfg.init(device).map_err(Into::into))
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(result)
 }
 
 fn run<M: Vae + Sample<2>>(
     args: &Args,
     build: impl Fn(&Device) -> gcore::Result<M>,
 ) -> gcore::Result<()> {
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let objective = match args.iwae {
         0 => Objective::Elbo,
         samples => Objective::Iwae { samples },
@@ -325,7 +313,7 @@ fn run<M: Vae + Sample<2>>(
             );
         }
     }
-    println!("pictures and evaluation.json in {}", display(&out));
+    println!("pictures and evaluation.json in {}", common::display(&out));
     Ok(())
 }
 
@@ -432,11 +420,4 @@ fn pictures<M: Vae + Sample<2>>(
         &grid(16),
     )?;
     Ok(())
-}
-
-fn display(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
 }
