@@ -1,0 +1,52 @@
+//! DCGAN for 28x28: one training step (a D and a G update) and one
+//! sampling call (64 images), at batch 64 on MNIST-shaped data, on every
+//! compiled backend (wgpu with `--features wgpu`).
+//!
+//! The model is gen-gan's default [`DcganConfig`], which is exactly the
+//! DCGAN of `bench_dcgan.py` (G 100 -> 128x7x7 -> 64x14x14 -> 1x28x28 with
+//! BatchNorm; D 1 -> 64x14x14 -> 128x7x7 -> 1); Adam(2e-4, betas 0.5/0.999).
+//!
+//! ```text
+//! cargo bench --bench dcgan
+//! ```
+
+use burn::tensor::Device;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use generative::core::{Backend, Batch, Sample, SeededRng, TrainStep};
+use generative::gan::{DcganConfig, GanTrainer, GanTrainingConfig};
+
+const BATCH: usize = 64;
+
+fn bench(c: &mut Criterion) {
+    for backend in Backend::compiled() {
+        if backend == Backend::Cuda {
+            continue;
+        }
+        let device: Device = backend.device().expect("compiled in");
+        let cfg = DcganConfig::new();
+        let g = cfg.init_generator(&device).unwrap();
+        let d = cfg.init_discriminator(&device).unwrap();
+        let mut gan = GanTrainer::new(g, d, GanTrainingConfig::new(), &device).unwrap();
+        let mut rng = SeededRng::new(0);
+        let real = rng.uniform([BATCH, cfg.data_dim()], -1.0, 1.0, &gan.device());
+
+        let mut group = c.benchmark_group(format!("dcgan/{backend}"));
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(BATCH as u64));
+        group.bench_function("train_step_b64", |b| {
+            b.iter(|| gan.step(vec![Batch::new(real.clone())], &mut rng).unwrap())
+        });
+        group.bench_function("sample_b64", |b| {
+            b.iter(|| {
+                gan.generator()
+                    .sample(BATCH, None, &mut rng, &device)
+                    .unwrap()
+                    .into_data()
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
