@@ -15,7 +15,7 @@
 //! one-hot vector in G and drops the projection term in D.
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Device, Int, Tensor};
 
 use gen_core::Error as CoreError;
@@ -47,10 +47,15 @@ pub struct Projection {
 }
 
 impl Projection {
-    /// An embedding of `num_classes` classes into `features` dimensions.
+    /// An embedding of `num_classes` classes into `features` dimensions,
+    /// initialised to zeros: D starts as its unconditional self, and the
+    /// projection grows from the gradient `phi(x)` (a standard-normal
+    /// embedding would add logits of size `sqrt(features)` at the start).
     pub fn new(num_classes: usize, features: usize, device: &Device) -> Self {
         Self {
-            embed: EmbeddingConfig::new(num_classes, features).init(device),
+            embed: EmbeddingConfig::new(num_classes, features)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
             num_classes,
         }
     }

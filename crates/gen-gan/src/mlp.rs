@@ -8,10 +8,10 @@
 //! G `64 -> 256 -> 512 -> data`, D `data -> 512 -> 256 -> 1`.
 //!
 //! With `num_classes = Some(k)` the pair is conditional (see
-//! [`conditional`](crate::conditional)): G reads `[z, one_hot(y)]`, D is a
+//! [`crate::conditional`]): G reads `[z, one_hot(y)]`, D is a
 //! projection discriminator on its last hidden features. With
 //! `spectral_norm`, every layer of D is spectrally normalised
-//! ([`spectral_norm`](crate::spectral_norm)).
+//! ([`crate::spectral_norm`]).
 
 use burn::config::Config;
 use burn::module::Module;

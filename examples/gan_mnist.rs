@@ -1,0 +1,466 @@
+//! A GAN learns MNIST: DCGAN by default, or the MLP GAN; conditional or
+//! not; any of the five objectives, with weight clipping, spectral
+//! normalisation, the finite-difference gradient penalty and an EMA of the
+//! generator's weights.
+//!
+//! ```text
+//! cargo run --release --example gan_mnist -- --data ../shared/data/mnist
+//! cargo run --release --example gan_mnist -- --model mlp --epochs 5
+//! cargo run --release --example gan_mnist -- --conditional --loss hinge --spectral-norm
+//! cargo run --release --example gan_mnist -- --loss wasserstein --gp 10 --n-critic 5
+//! cargo run --release --example gan_mnist -- --loss wasserstein --clip 0.01 --n-critic 5
+//! cargo run --release --example gan_mnist -- --steps 300 --ema 0.999   # a fraction of an epoch
+//! ```
+//!
+//! The defaults are the DCGAN of `bench/pytorch/bench_dcgan.py` (z = 100,
+//! G 128x7x7 -> 64x14x14 -> 1x28x28, D 1 -> 64 -> 128 -> 1), Adam 2e-4 with
+//! beta1 = 0.5, batch 64, the non-saturating loss, digits in `[-1, 1]`.
+//!
+//! Writes into `--out` (default `out/gan_mnist`) after every epoch (and at
+//! the end): `samples-EEE.png` (64 samples; conditional models: labels
+//! 0..9 in turn), `interpolation-EEE.png` (8 rows, each a straight line in
+//! z between two draws; conditional models: row r is digit r), and for
+//! conditional models `digits-EEE.png` (one row per digit); at the end
+//! `evaluation.json` with the classifier-based metrics of `--eval-samples`
+//! samples against the MNIST test set (classifier-FID, KID, class coverage,
+//! precision/recall; for conditional models the share of samples the
+//! classifier assigns to the requested digit), plus the trainer's
+//! `metrics.jsonl`, `config.json` and `checkpoints/`. `--resume` continues
+//! from the newest checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor};
+use clap::{Parser, ValueEnum};
+use generative::core::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
+use generative::core::{
+    self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
+    rng::seed_device, save_grid,
+};
+use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
+use generative::gan::conditional::labels_tensor;
+use generative::gan::{
+    DcganConfig, Discriminator, GanLoss, GanTrainer, GanTrainingConfig, Generator,
+    GradientPenaltyConfig, MlpGanConfig,
+};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
+enum Model {
+    /// The MLP GAN (G 64-256-512-784, D 784-512-256-1).
+    Mlp,
+    /// DCGAN for 28x28.
+    Dcgan,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
+enum Loss {
+    /// -log D(G(z)) for G, binary cross-entropy for D.
+    NonSaturating,
+    /// The original minimax game.
+    Minimax,
+    /// Hinge loss.
+    Hinge,
+    /// WGAN (use with --clip, --spectral-norm or --gp).
+    Wasserstein,
+    /// LSGAN.
+    LeastSquares,
+}
+
+impl From<Loss> for GanLoss {
+    fn from(l: Loss) -> Self {
+        match l {
+            Loss::NonSaturating => GanLoss::NonSaturating,
+            Loss::Minimax => GanLoss::Minimax,
+            Loss::Hinge => GanLoss::Hinge,
+            Loss::Wasserstein => GanLoss::Wasserstein,
+            Loss::LeastSquares => GanLoss::LeastSquares,
+        }
+    }
+}
+
+/// Train a GAN on MNIST, write sample grids and classifier-based metrics.
+#[derive(Parser, Debug, Serialize)]
+#[command(version, about)]
+struct Args {
+    /// Folder with the four MNIST IDX files (gzipped or not).
+    #[arg(long, default_value = "../shared/data/mnist")]
+    data: PathBuf,
+    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    #[arg(long)]
+    device: Option<String>,
+    /// The architecture.
+    #[arg(long, value_enum, default_value_t = Model::Dcgan)]
+    model: Model,
+    /// Condition G and D on the digit's label.
+    #[arg(long)]
+    conditional: bool,
+    /// The objective.
+    #[arg(long, value_enum, default_value_t = Loss::NonSaturating)]
+    loss: Loss,
+    /// Clip D's weights to [-c, c] after each update (WGAN).
+    #[arg(long)]
+    clip: Option<f64>,
+    /// Spectrally normalise every layer of D (DCGAN's D then has no BatchNorm).
+    #[arg(long)]
+    spectral_norm: bool,
+    /// Weight of the finite-difference gradient penalty (DCGAN's D then
+    /// has no BatchNorm).
+    #[arg(long)]
+    gp: Option<f64>,
+    /// Decay of the moving average of G's weights used for sampling (e.g. 0.999).
+    #[arg(long)]
+    ema: Option<f64>,
+    /// D updates per G update.
+    #[arg(long, default_value_t = 1)]
+    n_critic: usize,
+    /// Length of z (default: 100 for DCGAN, 64 for the MLP).
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Passes over the 60,000 training images.
+    #[arg(long, default_value_t = 5)]
+    epochs: u64,
+    /// Train this many steps instead of --epochs (a step is n_critic
+    /// batches for D and one for G).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Adam learning rate of both players.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Samples for the final evaluation (0: skip it).
+    #[arg(long, default_value_t = 2000)]
+    eval_samples: usize,
+    /// Seed for initialisation, noise and data order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "out/gan_mnist")]
+    out: PathBuf,
+    /// Continue from the newest checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// The run configuration saved next to the results.
+#[derive(Serialize)]
+struct RunConfig<'a> {
+    args: &'a Args,
+    training: &'a GanTrainingConfig,
+}
+
+/// What `evaluation.json` holds.
+#[derive(Serialize)]
+struct Evaluation {
+    steps: u64,
+    train_seconds: f64,
+    quality: QualityReport,
+    /// Conditional models: the share of samples classified as the digit
+    /// they were generated for.
+    conditional_accuracy: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let classes = args.conditional.then_some(10);
+    let plain_d = args.gp.is_none();
+    let result = match args.model {
+        Model::Mlp => {
+            let cfg = MlpGanConfig::new(784)
+                .with_latent_dim(args.latent.unwrap_or(64))
+                .with_num_classes(classes)
+                .with_spectral_norm(args.spectral_norm);
+            run(&args, |device| {
+                Ok((cfg.init_generator(device)?, cfg.init_discriminator(device)?))
+            })
+        }
+        Model::Dcgan => {
+            let cfg = DcganConfig::new()
+                .with_latent_dim(args.latent.unwrap_or(100))
+                .with_num_classes(classes)
+                .with_spectral_norm(args.spectral_norm)
+                .with_discriminator_batch_norm(plain_d);
+            run(&args, |device| {
+                Ok((cfg.init_generator(device)?, cfg.init_discriminator(device)?))
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run<G, D>(
+    args: &Args,
+    build: impl Fn(&Device) -> generative::gan::Result<(G, D)>,
+) -> gcore::Result<()>
+where
+    G: Generator + Sample<2>,
+    D: Discriminator,
+{
+    let device = match &args.device {
+        Some(name) => gcore::device::device(name)?,
+        None => gcore::device::device_from_env()?,
+    };
+    let training = GanTrainingConfig::new()
+        .with_lr_generator(args.lr)
+        .with_lr_discriminator(args.lr)
+        .with_loss(args.loss.into())
+        .with_n_critic(args.n_critic)
+        .with_clip(args.clip)
+        .with_gradient_penalty(args.gp.map(|w| GradientPenaltyConfig::new().with_weight(w)))
+        .with_ema_decay(args.ema);
+    training.validate()?;
+    let per_epoch = 60_000 / args.batch_size.max(1) as u64 / args.n_critic.max(1) as u64;
+    let schedule = match args.steps {
+        Some(s) => TrainerConfig::new().with_steps(s),
+        None => TrainerConfig::new().with_epochs(args.epochs),
+    };
+    let trainer = Trainer::new(
+        schedule
+            .with_checkpoint_every(per_epoch.max(1))
+            .with_log_every(50),
+        &args.out,
+    )?
+    .resume(args.resume)
+    .with_run_config(&RunConfig {
+        args,
+        training: &training,
+    })?;
+
+    let load = |split| {
+        IdxImages::load(IdxKind::Mnist, &args.data, split, Verify::Strict).map_err(|e| {
+            gcore::Error::Data(format!(
+                "{e}\nMNIST is needed: pass --data <folder with the four IDX files> \
+                 (the `download` feature of gen-data can fetch them)"
+            ))
+        })
+    };
+    // Digits in [-1, 1], the range of G's tanh.
+    let mut train = Loader::new(
+        IdxExamples::new(load(Split::Train)?, Transform::new()),
+        args.batch_size,
+        args.seed,
+    )?;
+
+    let mut rng = seed_device(args.seed, &device);
+    let (g, d) = build(&device)?;
+    let mut gan = GanTrainer::new(g, d, training, &device)?;
+    eprintln!(
+        "training a {}{:?} GAN ({:?} loss) on MNIST on {device:?}: {} of {} batches of {}",
+        if args.conditional { "conditional " } else { "" },
+        args.model,
+        args.loss,
+        match args.steps {
+            Some(s) => format!("{s} steps"),
+            None => format!("{} epochs", args.epochs),
+        },
+        train.batches_per_epoch(),
+        args.batch_size
+    );
+    let out = args.out.clone();
+    let started = Instant::now();
+    let outcome = trainer.fit_with(&mut gan, &mut train, &mut rng, |epoch, gan| {
+        pictures(gan.sampler(), &format!("{epoch:03}"), &out, &device)?;
+        Ok(Some(format!("epoch {epoch}: pictures written")))
+    })?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    pictures(gan.sampler(), "final", &out, &device)?;
+    println!(
+        "trained steps {}..{} in {:.1} s ({:.3} epochs)",
+        outcome.start_step,
+        outcome.final_step,
+        outcome.seconds,
+        outcome.final_step as f64 * (args.batch_size * args.n_critic) as f64 / 60_000.0
+    );
+
+    if args.eval_samples >= 2 {
+        let eval_start = Instant::now();
+        let evaluation = evaluate(
+            gan.sampler(),
+            args.eval_samples,
+            load(Split::Test)?,
+            &device,
+            outcome.final_step,
+            train_seconds,
+        )?;
+        let q = &evaluation.quality;
+        println!(
+            "{} samples vs {} test digits: classifier-FID {:.2}, KID {:.4}, classifier score {:.2} (test set {:.2}), \
+             classes covered {}/10 (min share {:.3}, TV to the test set {:.3}), precision {:.3}, recall {:.3}",
+            q.n_generated,
+            q.n_reference,
+            q.fid,
+            q.kid_mean,
+            q.classifier_score,
+            q.classifier_score_reference,
+            q.coverage.classes_covered,
+            q.coverage.min_share,
+            q.coverage.tv_to_reference,
+            q.precision,
+            q.recall
+        );
+        if let Some(acc) = evaluation.conditional_accuracy {
+            println!(
+                "conditional accuracy: {:.2}% of samples classified as the requested digit",
+                100.0 * acc
+            );
+        }
+        println!(
+            "evaluation took {:.1} s",
+            eval_start.elapsed().as_secs_f64()
+        );
+        let json = serde_json::to_string_pretty(&evaluation).expect("an evaluation serialises");
+        gcore::checkpoint::write_atomic(&out.join("evaluation.json"), json.as_bytes())?;
+    }
+    println!("pictures in {}", display(&out));
+    Ok(())
+}
+
+/// Samples `n` images `[n, 1, 28, 28]` in [-1, 1]; conditional models get
+/// the labels 0..9 in turn, which are returned.
+fn draw<G: Generator + Sample<2>>(
+    g: &G,
+    n: usize,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> gcore::Result<(Tensor<4>, Option<Vec<usize>>)> {
+    let labels: Option<Vec<usize>> =
+        Generator::num_classes(g).map(|k| (0..n).map(|i| i % k).collect());
+    let x = g.sample(n, labels.as_deref(), rng, device)?;
+    Ok((x.reshape([n, 1, 28, 28]), labels))
+}
+
+fn evaluate<G: Generator + Sample<2>>(
+    g: &G,
+    n: usize,
+    test: IdxImages,
+    device: &Device,
+    steps: u64,
+    train_seconds: f64,
+) -> gcore::Result<Evaluation> {
+    let quality = ImageQuality::pretrained(
+        QualityConfig::new().with_input_range(ValueRange::MinusOneToOne),
+        device,
+    )?;
+    let mut loader = Loader::new(IdxExamples::new(test, Transform::new()), 500, 1)?.sequential();
+    let batches = (0..loader.batches_per_epoch())
+        .map(|i| loader.batch(i as u64, device).map(|b| b.data))
+        .collect::<gcore::Result<Vec<_>>>()?;
+    let reference = Tensor::cat(batches, 0);
+    let m = reference.dims()[0];
+    let reference = reference.reshape([m, 1, 28, 28]);
+    // Generate in chunks of 500 to bound memory.
+    let mut rng = SeededRng::new(12345);
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(500);
+        let (x, l) = draw(g, k, &mut rng, device)?;
+        images.push(x);
+        labels.extend(l.unwrap_or_default());
+        left -= k;
+    }
+    let generated = Tensor::cat(images, 0);
+    let conditional_accuracy = if labels.is_empty() {
+        None
+    } else {
+        let probs = quality
+            .classifier()
+            .probs(to_unit_range(generated.clone(), ValueRange::MinusOneToOne))?;
+        let predicted: Vec<i64> = probs
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec()
+            .map_err(|e| gcore::Error::Data(format!("{e:?}")))?;
+        let hits = predicted
+            .iter()
+            .zip(&labels)
+            .filter(|&(p, &l)| *p == l as i64)
+            .count();
+        Some(hits as f64 / labels.len() as f64)
+    };
+    let quality = quality.compare(generated, reference)?;
+    Ok(Evaluation {
+        steps,
+        train_seconds,
+        quality,
+        conditional_accuracy,
+    })
+}
+
+/// The pictures: samples, interpolations, and one row per digit.
+fn pictures<G: Generator + Sample<2>>(
+    g: &G,
+    tag: &str,
+    out: &Path,
+    device: &Device,
+) -> gcore::Result<()> {
+    let grid = |columns| GridOptions::default().columns(columns).scale(2);
+    let mut rng = SeededRng::new(0);
+    let (samples, _) = draw(g, 64, &mut rng, device)?;
+    save_grid(samples, out.join(format!("samples-{tag}.png")), &grid(8))?;
+
+    // Interpolation: row r goes from z_a to z_b in 10 steps.
+    let model = g.valid().to_device(device);
+    let (rows, steps) = (8, 10);
+    let za = rng.normal([rows, g.latent_dim()], device);
+    let zb = rng.normal([rows, g.latent_dim()], device);
+    let mut zs = Vec::new();
+    for r in 0..rows {
+        for s in 0..steps {
+            let t = s as f64 / (steps - 1) as f64;
+            let a = za.clone().narrow(0, r, 1);
+            let b = zb.clone().narrow(0, r, 1);
+            zs.push(a * (1.0 - t) + b * t);
+        }
+    }
+    let z = Tensor::cat(zs, 0);
+    let labels = Generator::num_classes(g).map(|k| {
+        labels_tensor(
+            &(0..rows * steps)
+                .map(|i| (i / steps) % k)
+                .collect::<Vec<_>>(),
+            device,
+        )
+    });
+    let strip = model.generate(z, labels).reshape([rows * steps, 1, 28, 28]);
+    save_grid(
+        strip,
+        out.join(format!("interpolation-{tag}.png")),
+        &grid(steps),
+    )?;
+
+    if let Some(k) = Generator::num_classes(g) {
+        let labels: Vec<usize> = (0..k).flat_map(|d| [d; 10]).collect();
+        let x = g.sample(labels.len(), Some(&labels), &mut rng, device)?;
+        save_grid(
+            x.reshape([labels.len(), 1, 28, 28]),
+            out.join(format!("digits-{tag}.png")),
+            &grid(10),
+        )?;
+    }
+    Ok(())
+}
+
+fn display(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
