@@ -17,6 +17,7 @@
 //! | [`mlp_denoiser`] | [`MlpDenoiser`] for low-dimensional (toy 2-D) data |
 //! | [`train`] | [`DiffusionTrainer`]: gen-core's `TrainStep` + `Stateful`; epsilon / v / x0 targets, uniform or min-SNR-gamma weights, Adam, EMA weights, label dropout for classifier-free guidance |
 //! | [`sample`](mod@sample) | the sampling loop ([`sample()`], [`sample_trajectory`]), classifier-free guidance ([`guided_output`]), and [`Diffusion`], which implements [`gen_core::Sample`] |
+//! | [`vlb`] | the variational bound (prior, diffusion KL terms, discretised decoder) in bits per dimension, by stratified Monte Carlo over timesteps |
 //! | [`error`] | [`Error`], which wraps [`gen_core::Error`] |
 //!
 //! Every sampler takes any schedule, the leading, linspace and trailing
@@ -78,6 +79,7 @@ pub mod sampler;
 pub mod schedule;
 pub mod train;
 pub mod unet;
+pub mod vlb;
 
 pub use ddim::{Ddim, PrevTimestep};
 pub use ddpm::{Ddpm, DdpmVariance};
@@ -94,3 +96,4 @@ pub use sampler::{Prediction, Sampler, SamplerStep, StepCoefficients};
 pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
 pub use train::{DiffusionTrainer, DiffusionTrainingConfig, LossWeighting};
 pub use unet::{UNet, UNetConfig};
+pub use vlb::VlbEstimate;

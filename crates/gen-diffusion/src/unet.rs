@@ -120,7 +120,7 @@ impl UNetConfig {
             .checked_shl(downsamples as u32)
             .filter(|d| *d <= self.image_size)
             .unwrap_or(usize::MAX);
-        if divisor == usize::MAX || self.image_size % divisor != 0 {
+        if divisor == usize::MAX || !self.image_size.is_multiple_of(divisor) {
             return Err(Error::ImageSize {
                 size: self.image_size,
                 downsamples,
@@ -130,7 +130,7 @@ impl UNetConfig {
         for (level, &m) in self.channel_mults.iter().enumerate() {
             ensure_nonzero("channel_mults", m)?;
             let c = m * self.base_channels;
-            if c % self.groups != 0 || self.base_channels % self.groups != 0 {
+            if !c.is_multiple_of(self.groups) || !self.base_channels.is_multiple_of(self.groups) {
                 return Err(CoreError::config(
                     "groups",
                     format!(
@@ -141,7 +141,7 @@ impl UNetConfig {
                 .into());
             }
             let attends = self.attends(level) || level + 1 == self.channel_mults.len();
-            if attends && c % self.num_heads != 0 {
+            if attends && !c.is_multiple_of(self.num_heads) {
                 return Err(CoreError::config(
                     "num_heads",
                     format!(
