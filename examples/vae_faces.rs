@@ -36,7 +36,7 @@ use generative::data::{
     train_test_split,
 };
 use generative::vae::{
-    ConvVae, ConvVaeConfig, Likelihood, VaeTrainer, VaeTrainingConfig, evaluate, visual,
+    ConvVae, ConvVaeConfig, Likelihood, VaeConfig, VaeTrainer, VaeTrainingConfig, evaluate, visual,
 };
 use serde::Serialize;
 
@@ -183,7 +183,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     )?
     .resume(args.resume)
     .with_run_config(&serde_json::json!({
-        "args": args, "model": &model, "training": &training,
+        "args": args, "model": VaeConfig::Conv(model.clone()), "training": &training,
     }))?;
 
     let mut rng = seed_device(args.seed, &device);

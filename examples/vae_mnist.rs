@@ -40,8 +40,8 @@ use generative::data::{
     Binarize, IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify,
 };
 use generative::vae::{
-    ConvVaeConfig, Evaluation, MlpVaeConfig, Objective, Vae, VaeTrainer, VaeTrainingConfig,
-    evaluate, visual,
+    ConvVaeConfig, Evaluation, MlpVaeConfig, Objective, Vae, VaeConfig, VaeTrainer,
+    VaeTrainingConfig, evaluate, visual,
 };
 use serde::Serialize;
 
@@ -126,23 +126,27 @@ struct Args {
 #[derive(Serialize)]
 struct RunConfig<'a> {
     args: &'a Args,
+    model: &'a VaeConfig,
     training: &'a VaeTrainingConfig,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let classes = args.conditional.then_some(10);
     let result = match args.model {
         Model::Mlp => {
             let cfg = MlpVaeConfig::mnist()
                 .with_latent_dim(args.latent.unwrap_or(20))
-                .with_num_classes(args.conditional.then_some(10));
-            run(&args, |device| cfg.init(device).map_err(Into::into))
+                .with_num_classes(classes);
+            let init = |device: &Device| cfg.init(device).map_err(Into::into);
+            run(&args, &VaeConfig::Mlp(cfg.clone()), init)
         }
         Model::Conv => {
             let cfg = ConvVaeConfig::new()
                 .with_latent_dim(args.latent.unwrap_or(16))
-                .with_num_classes(args.conditional.then_some(10));
-            run(&args, |device| cfg.init(device).map_err(Into::into))
+                .with_num_classes(classes);
+            let init = |device: &Device| cfg.init(device).map_err(Into::into);
+            run(&args, &VaeConfig::Conv(cfg.clone()), init)
         }
     };
     common::exit(result)
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
 
 fn run<M: Vae + Sample<2>>(
     args: &Args,
+    model_config: &VaeConfig,
     build: impl Fn(&Device) -> gcore::Result<M>,
 ) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
@@ -173,6 +178,7 @@ fn run<M: Vae + Sample<2>>(
     .resume(args.resume)
     .with_run_config(&RunConfig {
         args,
+        model: model_config,
         training: &training,
     })?;
 

@@ -93,6 +93,18 @@ pub trait Vae: Module {
     fn output(&self) -> &OutputDistribution;
 }
 
+/// The shape of any model of the crate, tagged with its kind: what a run
+/// saves (in `config.json` and every checkpoint's run config) so that a
+/// later program can rebuild the model before loading its weights.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "config", rename_all = "snake_case")]
+pub enum VaeConfig {
+    /// An [`MlpVae`].
+    Mlp(MlpVaeConfig),
+    /// A [`ConvVae`].
+    Conv(ConvVaeConfig),
+}
+
 /// One-hot rows `[n, classes]` for class labels.
 pub fn one_hot(labels: Tensor<1, Int>, classes: usize) -> Tensor<2> {
     labels.one_hot::<2>(classes).float()
@@ -199,3 +211,21 @@ macro_rules! impl_sample {
     };
 }
 pub(crate) use impl_sample;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_configs_round_trip_through_json_with_their_kind() {
+        for cfg in [
+            VaeConfig::Mlp(MlpVaeConfig::mnist().with_num_classes(Some(10))),
+            VaeConfig::Conv(ConvVaeConfig::faces(3)),
+        ] {
+            let json = serde_json::to_value(&cfg).unwrap();
+            assert!(json["kind"].is_string(), "{json}");
+            let back: VaeConfig = serde_json::from_value(json).unwrap();
+            assert_eq!(back, cfg);
+        }
+    }
+}
