@@ -410,4 +410,55 @@ mod tests {
             .to_string();
         assert!(err.contains("channels"), "{err}");
     }
+
+    #[test]
+    fn trains_with_every_option() {
+        use crate::{GanLoss, GanTrainer, GanTrainingConfig, GradientPenaltyConfig};
+        use gen_core::{Batch, TrainStep};
+        let dev = Device::flex();
+        let cfg = DcganConfig::new()
+            .with_image_size(8)
+            .with_base_channels(4)
+            .with_latent_dim(4)
+            .with_num_classes(Some(3));
+        let trainings = [
+            (
+                cfg.clone().with_spectral_norm(true),
+                GanTrainingConfig::new()
+                    .with_loss(GanLoss::Hinge)
+                    .with_gradient_penalty(Some(GradientPenaltyConfig::new()))
+                    .with_ema_decay(Some(0.9)),
+            ),
+            (
+                cfg.clone(),
+                GanTrainingConfig::new()
+                    .with_loss(GanLoss::Wasserstein)
+                    .with_clip(Some(0.05))
+                    .with_n_critic(2),
+            ),
+        ];
+        for (cfg, training) in trainings {
+            let g = cfg.init_generator(&dev).unwrap();
+            let d = cfg.init_discriminator(&dev).unwrap();
+            let mut gan = GanTrainer::new(g, d, training, &dev).unwrap();
+            let mut rng = SeededRng::new(0);
+            let ad = gan.device();
+            for _ in 0..3 {
+                let batches = (0..gan.batches_per_step())
+                    .map(|_| {
+                        Batch::new(rng.uniform([6, 64], -1.0, 1.0, &ad)).with_labels(
+                            crate::conditional::labels_tensor(&[0, 1, 2, 0, 1, 2], &ad),
+                        )
+                    })
+                    .collect();
+                let m = gan.step(batches, &mut rng).unwrap();
+                assert!(m.first_non_finite().is_none(), "{m:?}");
+            }
+            let x = gan
+                .sampler()
+                .sample(3, Some(&[2, 1, 0]), &mut rng, &dev)
+                .unwrap();
+            assert_eq!(x.dims(), [3, 64]);
+        }
+    }
 }
