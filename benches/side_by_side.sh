@@ -16,6 +16,12 @@
 #   QUIET_MAX  seconds to wait for other load to fall under 15% of a CPU
 #              before each run (default 60); the table's last column says
 #              how busy other processes kept the CPUs anyway.
+#   AUTOGROUP_NICE  if set (e.g. -10, needs root), each run starts in a new
+#              session whose scheduler autogroup gets this nice value. With
+#              sched_autogroup on, `nice` only ranks processes inside one
+#              session, so other sessions' niced jobs otherwise still take
+#              an equal share of the CPUs; this restores the priority that
+#              nice was meant to give the benchmark.
 # Each model runs PyTorch then burn back to back, so both see the same
 # machine state; steps and warm-ups are run_all.sh's.
 set -euo pipefail
@@ -55,6 +61,9 @@ run() {
   local limit=$1; shift
   wait_quiet
   local line
+  if [ -n "${AUTOGROUP_NICE:-}" ]; then
+    set -- setsid bash -c 'echo "$0" > /proc/self/autogroup && exec "$@"' "$AUTOGROUP_NICE" "$@"
+  fi
   line=$(timeout "$limit" "$@" 2>>"$LOG" | tail -n 1) || true
   if [[ "$line" == "{"* ]]; then
     echo "$line" >> "$OUT"; echo "${line:0:150}"

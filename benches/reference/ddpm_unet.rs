@@ -68,7 +68,8 @@ pub struct ResBlock {
 }
 
 impl ResBlock {
-    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+    /// A block from `cin` to `cout` channels.
+    pub fn new(cin: usize, cout: usize, device: &Device) -> Self {
         Self {
             n1: GroupNormConfig::new(8, cin).init(device),
             c1: conv3(cin, cout, 1, device),
@@ -79,7 +80,8 @@ impl ResBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, e: Tensor<2>) -> Tensor<4> {
+    /// `x`: `[B, cin, H, W]`, `e`: `[B, 128]` -> `[B, cout, H, W]`.
+    pub fn forward(&self, x: Tensor<4>, e: Tensor<2>) -> Tensor<4> {
         let h = self.c1.forward(silu(self.n1.forward(x.clone())));
         let [b, c, _, _] = h.dims();
         let h = h + self.t.forward(e).reshape([b, c, 1, 1]);
@@ -102,7 +104,8 @@ pub struct Attn {
 }
 
 impl Attn {
-    fn new(c: usize, device: &Device) -> Self {
+    /// The block for `c` channels.
+    pub fn new(c: usize, device: &Device) -> Self {
         Self {
             n: GroupNormConfig::new(8, c).init(device),
             qkv: conv1(c, 3 * c, device),
@@ -110,7 +113,8 @@ impl Attn {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// `[B, c, H, W]` -> the same shape.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let qkv = self
             .qkv
@@ -135,7 +139,8 @@ pub struct Up {
 }
 
 impl Up {
-    fn new(c: usize, device: &Device) -> Self {
+    /// The block for `c` channels.
+    pub fn new(c: usize, device: &Device) -> Self {
         Self {
             up: Interpolate2dConfig::new()
                 .with_scale_factor(Some([2.0, 2.0]))
@@ -145,7 +150,8 @@ impl Up {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// `[B, c, H, W]` -> `[B, c, 2H, 2W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.conv.forward(self.up.forward(x))
     }
 }
