@@ -31,7 +31,6 @@ use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
-use generative::core::classifier::{ImageQuality, QualityConfig, QualityReport};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
@@ -275,7 +274,16 @@ fn run<M: Vae + Sample<2>>(
     )?;
     let quality = match args.quality_samples {
         0 => None,
-        n => Some(sample_quality(model, n, &args.data, &device)?),
+        n => {
+            let reference = common::mnist_test_images(&args.data, &device)?;
+            Some(common::sample_quality(
+                model,
+                n,
+                ValueRange::ZeroToOne,
+                reference,
+                &device,
+            )?)
+        }
     };
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "likelihood": &eval,
@@ -321,58 +329,6 @@ fn run<M: Vae + Sample<2>>(
     }
     println!("pictures and evaluation.json in {}", common::display(&out));
     Ok(())
-}
-
-/// The classifier's view of the model's prior samples.
-#[derive(Serialize)]
-struct SampleQuality {
-    report: QualityReport,
-    /// For a conditional model: the share of samples the classifier puts in
-    /// the class they were drawn for.
-    conditional_accuracy: Option<f64>,
-}
-
-/// Scores `n` prior samples (a conditional model: `n / 10` per digit)
-/// against the grey test images with the project's MNIST classifier.
-fn sample_quality<M: Vae + Sample<2>>(
-    model: &M,
-    n: usize,
-    data: &Path,
-    device: &Device,
-) -> gcore::Result<SampleQuality> {
-    let test = IdxImages::load(IdxKind::Mnist, data, Split::Test, Verify::Strict)?;
-    let grey = IdxExamples::new(test, Transform::new().range(ValueRange::ZeroToOne));
-    let mut loader = Loader::new(grey, 500, 0)?.sequential();
-    let reference = (0..loader.batches_per_epoch() as u64)
-        .map(|i| Ok(loader.batch(i, device)?.data))
-        .collect::<gcore::Result<Vec<_>>>()?;
-    let reference = visual::images(Tensor::cat(reference, 0), [1, 28, 28])?;
-    let mut rng = SeededRng::new(12345);
-    let labels: Option<Vec<usize>> = model.classes().map(|k| (0..n).map(|i| i * k / n).collect());
-    let samples = model.sample(n, labels.as_deref(), &mut rng, device)?;
-    let images = visual::images(samples, [1, 28, 28])?;
-    let quality = ImageQuality::pretrained(QualityConfig::new(), device)?;
-    let conditional_accuracy = match &labels {
-        Some(labels) => {
-            let predicted = quality.classifier().probs(images.clone())?.argmax(1);
-            let predicted: Vec<i64> = predicted
-                .into_data()
-                .convert::<i64>()
-                .try_into_vec()
-                .map_err(|e| gcore::Error::Data(format!("reading predictions: {e:?}")))?;
-            let hits = predicted
-                .iter()
-                .zip(labels)
-                .filter(|(p, l)| **p as usize == **l)
-                .count();
-            Some(hits as f64 / n as f64)
-        }
-        None => None,
-    };
-    Ok(SampleQuality {
-        report: quality.compare(images, reference)?,
-        conditional_accuracy,
-    })
 }
 
 fn label_vec(labels: &Option<Tensor<1, burn::tensor::Int>>) -> Vec<usize> {

@@ -8,8 +8,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use burn::tensor::Device;
-use generative::core as gcore;
+use burn::tensor::{Device, Tensor};
+use generative::core::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
+use generative::core::{self as gcore, BatchSource, Sample, SeededRng, ValueRange};
+use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
 
 /// The device named by `--device`, else by `$GEN_DEVICE`, else flex.
 ///
@@ -44,4 +46,89 @@ pub fn display(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
+}
+
+/// The 10,000 MNIST test images, grey levels in `[0, 1]`, `[n, 1, 28, 28]`:
+/// the reference set of the sample-quality metrics.
+///
+/// # Errors
+/// When the files are missing or damaged (the message says how to get
+/// them).
+pub fn mnist_test_images(dir: &Path, device: &Device) -> gcore::Result<Tensor<4>> {
+    let test = IdxImages::load(IdxKind::Mnist, dir, Split::Test, Verify::Strict).map_err(|e| {
+        gcore::Error::Data(format!(
+            "{e}\nMNIST is needed: pass --data <folder with the four IDX files> \
+             (the `download` feature of gen-data can fetch them)"
+        ))
+    })?;
+    let grey = IdxExamples::new(test, Transform::new().range(ValueRange::ZeroToOne));
+    let mut loader = Loader::new(grey, 500, 0)?.sequential();
+    let batches = (0..loader.batches_per_epoch() as u64)
+        .map(|i| Ok(loader.batch(i, device)?.data))
+        .collect::<gcore::Result<Vec<_>>>()?;
+    let flat = Tensor::cat(batches, 0);
+    let n = flat.dims()[0];
+    Ok(flat.reshape([n, 1, 28, 28]))
+}
+
+/// What the project's MNIST classifier says of a model's samples.
+#[derive(serde::Serialize)]
+pub struct SampleQuality {
+    /// Classifier-FID, KID, coverage, precision/recall... against the
+    /// reference images.
+    pub report: QualityReport,
+    /// For a conditional model: the share of samples the classifier puts
+    /// in the class they were drawn for.
+    pub conditional_accuracy: Option<f64>,
+}
+
+/// Draws `n` samples of `model` (28x28 grey images, flat, in `range`; a
+/// conditional model: classes in equal shares) and scores them against
+/// `reference` (`[m, 1, 28, 28]` in `[0, 1]`).
+///
+/// # Errors
+/// When sampling fails or the samples are not 28x28 grey images.
+pub fn sample_quality(
+    model: &dyn Sample<2>,
+    n: usize,
+    range: ValueRange,
+    reference: Tensor<4>,
+    device: &Device,
+) -> gcore::Result<SampleQuality> {
+    let mut rng = SeededRng::new(12345);
+    let labels: Option<Vec<usize>> = model
+        .num_classes()
+        .map(|k| (0..n).map(|i| i * k / n).collect());
+    let samples = model.sample(n, labels.as_deref(), &mut rng, device)?;
+    let [rows, width] = samples.dims();
+    if width != 784 {
+        return Err(gcore::Error::Shape {
+            what: "samples scored by the MNIST classifier",
+            expected: "[n, 784] (28x28 grey)".into(),
+            found: vec![rows, width],
+        });
+    }
+    let images = to_unit_range(samples.reshape([rows, 1, 28, 28]), range);
+    let quality = ImageQuality::pretrained(QualityConfig::new(), device)?;
+    let conditional_accuracy = match &labels {
+        Some(labels) => {
+            let predicted = quality.classifier().probs(images.clone())?.argmax(1);
+            let predicted: Vec<i64> = predicted
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec()
+                .map_err(|e| gcore::Error::Data(format!("reading predictions: {e:?}")))?;
+            let hits = predicted
+                .iter()
+                .zip(labels)
+                .filter(|(p, l)| **p as usize == **l)
+                .count();
+            Some(hits as f64 / n as f64)
+        }
+        None => None,
+    };
+    Ok(SampleQuality {
+        report: quality.compare(images, reference)?,
+        conditional_accuracy,
+    })
 }

@@ -14,7 +14,7 @@
 //!
 //! Feature sets are row-major `[n, d]` slices with their width.
 
-use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use nalgebra::{DMatrix, DVector};
 
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -68,24 +68,32 @@ impl FeatureStats {
     }
 }
 
-/// The square root of a symmetric positive semi-definite matrix (negative
-/// eigenvalues from rounding are clamped to 0).
-fn sqrt_psd(m: &DMatrix<f64>) -> DMatrix<f64> {
+/// The square root of a symmetric positive semi-definite matrix, and its
+/// eigenvalues' square roots.
+///
+/// Through the SVD, which equals the eigendecomposition for a symmetric PSD
+/// matrix: nalgebra's symmetric eigensolver returns NaN or infinite values
+/// now and then for rank-deficient matrices (fewer samples than feature
+/// dimensions), which its SVD does not.
+fn sqrt_psd(m: &DMatrix<f64>) -> (DMatrix<f64>, f64) {
     let sym = (m + m.transpose()) * 0.5;
-    let eig = SymmetricEigen::new(sym);
-    let roots = eig.eigenvalues.map(|v| v.max(0.0).sqrt());
-    &eig.eigenvectors * DMatrix::from_diagonal(&roots) * eig.eigenvectors.transpose()
+    let svd = sym.svd(true, false);
+    let u = svd.u.expect("the SVD was asked for U");
+    let roots = svd.singular_values.map(|v| v.max(0.0).sqrt());
+    let trace = roots.sum();
+    (&u * DMatrix::from_diagonal(&roots) * u.transpose(), trace)
 }
 
 /// The Fréchet distance between two Gaussians:
 /// `|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)`.
 ///
-/// The matrix square root is taken through symmetric eigendecompositions,
-/// which is exact for the symmetric form used here and needs no complex
-/// arithmetic (unlike `sqrtm(S_a S_b)`).
+/// The matrix square roots are taken on symmetric matrices (through the
+/// SVD), which is exact for the symmetric form used here and needs no
+/// complex arithmetic (unlike `sqrtm(S_a S_b)`).
 ///
 /// # Errors
-/// [`Error::Shape`] when the two have different dimensions.
+/// [`Error::Shape`] when the two have different dimensions;
+/// [`Error::Data`] when the statistics are not finite.
 pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64> {
     if a.mean.len() != b.mean.len() {
         return Err(Error::Shape {
@@ -94,16 +102,23 @@ pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64> {
             found: vec![b.mean.len()],
         });
     }
+    let finite = |s: &FeatureStats| s.mean.iter().chain(s.cov.iter()).all(|v| v.is_finite());
+    if !(finite(a) && finite(b)) {
+        return Err(Error::Data(
+            "frechet_distance: the feature statistics hold NaN or infinite values".into(),
+        ));
+    }
     let diff = (&a.mean - &b.mean).norm_squared();
-    let root_a = sqrt_psd(&a.cov);
-    let inner = &root_a * &b.cov * &root_a;
-    let inner = (&inner + inner.transpose()) * 0.5;
-    let trace_sqrt: f64 = SymmetricEigen::new(inner)
-        .eigenvalues
-        .iter()
-        .map(|&v| v.max(0.0).sqrt())
-        .sum();
-    Ok((diff + a.cov.trace() + b.cov.trace() - 2.0 * trace_sqrt).max(0.0))
+    let (root_a, _) = sqrt_psd(&a.cov);
+    let (_, trace_sqrt) = sqrt_psd(&(&root_a * &b.cov * &root_a));
+    let d = diff + a.cov.trace() + b.cov.trace() - 2.0 * trace_sqrt;
+    if !d.is_finite() {
+        return Err(Error::Data(format!(
+            "frechet_distance: the result is not finite ({d})"
+        )));
+    }
+    // Rounding can leave a tiny negative value for identical statistics.
+    Ok(d.max(0.0))
 }
 
 /// KID: the unbiased squared MMD between `x` and `y` (`[n, dim]`, `[m,
@@ -329,6 +344,61 @@ pub fn log_mean_exp(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A set of identical rows has a zero covariance: the distance is then
+    /// `|mu_a - mu_b|^2 + Tr(S_b)`, not a NaN clamped to 0.
+    #[test]
+    fn frechet_distance_of_a_collapsed_set_is_finite_and_large() {
+        let dim = 16;
+        let collapsed = vec![0.5f32; 50 * dim];
+        let spread = gaussian(200, dim, 0.0, 1.0, 3);
+        let a = FeatureStats::fit(&collapsed, dim).unwrap();
+        let b = FeatureStats::fit(&spread, dim).unwrap();
+        let d = frechet_distance(&a, &b).unwrap();
+        let want = (&a.mean - &b.mean).norm_squared() + b.cov.trace();
+        assert!((d - want).abs() < 1e-6 * want, "{d} vs {want}");
+        let d = frechet_distance(&b, &a).unwrap();
+        assert!((d - want).abs() < 1e-6 * want, "{d} vs {want}");
+    }
+
+    /// Fewer samples than dimensions (rank-deficient covariances) and
+    /// columns that are exactly 0, as ReLU features of a collapsed
+    /// generator are: every seed gives a finite distance at least the
+    /// squared mean difference, and ~0 for a set with itself. (The case
+    /// that broke the former eigensolver-based code, 50 classifier features
+    /// of a barely trained VAE, is `tests/evaluate_cli.rs`.)
+    #[test]
+    fn frechet_distance_is_finite_for_rank_deficient_sets() {
+        let dim = 128;
+        for seed in 0..4 {
+            let a = gaussian(50, dim, 0.0, 1.0, seed);
+            // ReLU features of a near-collapsed generator: most columns
+            // exactly 0, the rest small and nearly constant.
+            let b: Vec<f32> = gaussian(50, dim, 0.0, 0.2, seed + 100)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    if (i % dim) % 3 == 0 {
+                        (v + 0.1).max(0.0)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let (sa, sb) = (
+                FeatureStats::fit(&a, dim).unwrap(),
+                FeatureStats::fit(&b, dim).unwrap(),
+            );
+            let d = frechet_distance(&sa, &sb).unwrap();
+            let lower = (&sa.mean - &sb.mean).norm_squared();
+            assert!(
+                d.is_finite() && d >= lower * 0.99,
+                "seed {seed}: {d} < {lower}"
+            );
+            let same = frechet_distance(&sa, &sa).unwrap();
+            assert!(same < 1e-6 * sa.cov.trace(), "seed {seed}: {same}");
+        }
+    }
 
     fn gaussian(n: usize, dim: usize, mean: f32, std: f32, seed: u64) -> Vec<f32> {
         SeededRng::new(seed)
