@@ -239,11 +239,9 @@ fn resume_restores_the_ema_and_spectral_state() {
     common::trainer(STEPS / 2, 0, split_dir.path())
         .fit(&mut gan(5), &mut loader(), &mut SeededRng::new(1))
         .unwrap();
-    assert!(
-        checkpoint_dir(split_dir.path())
-            .join("generator_ema.bpk")
-            .exists()
-    );
+    let ckpt = checkpoint_dir(split_dir.path());
+    assert!(ckpt.join("generator_ema.bpk").exists());
+    assert!(ckpt.join("ema_updates.json").exists());
     let mut resumed = gan(999);
     common::trainer(STEPS, 0, split_dir.path())
         .resume(true)

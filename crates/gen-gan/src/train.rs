@@ -62,7 +62,10 @@ pub struct GanTrainingConfig {
     pub gradient_penalty: Option<GradientPenaltyConfig>,
     /// Keep an exponential moving average of G's weights with this decay
     /// (e.g. 0.999), in `(0, 1)`; it is what [`GanTrainer::sampler`]
-    /// returns, and it is saved in checkpoints.
+    /// returns, and it is saved in checkpoints. The decay of update `t`
+    /// (from 0) is `min(decay, (1 + t) / (10 + t))`, so that early on the
+    /// average forgets the random initialisation quickly (TensorFlow's
+    /// `ExponentialMovingAverage` with `num_updates`).
     #[config(default = "None")]
     pub ema_decay: Option<f64>,
 }
@@ -116,6 +119,8 @@ pub struct GanTrainer<G: Generator, D: Discriminator> {
     discriminator: D,
     /// The moving average of G's weights (without autodiff), when enabled.
     ema: Option<G>,
+    /// EMA updates done so far (for the warm-up of the decay).
+    ema_updates: u64,
     opt_generator: ModuleOptimizer,
     opt_discriminator: ModuleOptimizer,
     config: GanTrainingConfig,
@@ -160,6 +165,7 @@ impl<G: Generator, D: Discriminator> GanTrainer<G, D> {
         let generator = generator.fork(&device).train();
         Ok(Self {
             ema: config.ema_decay.map(|_| ema::init(&generator)),
+            ema_updates: 0,
             generator,
             discriminator: discriminator.fork(&device).train(),
             opt_generator: config.adam(),
@@ -317,7 +323,10 @@ impl<G: Generator, D: Discriminator> TrainStep for GanTrainer<G, D> {
             self.opt_generator
                 .step(self.config.lr_generator, self.generator.clone(), grads);
         if let (Some(avg), Some(decay)) = (self.ema.take(), self.config.ema_decay) {
+            let t = self.ema_updates as f64;
+            let decay = decay.min((1.0 + t) / (10.0 + t));
             self.ema = Some(ema::update(avg, &self.generator, decay));
+            self.ema_updates += 1;
         }
         let mut metrics = Metrics::new()
             .with("loss_d", loss_d)
@@ -343,6 +352,7 @@ impl<G: Generator, D: Discriminator> Stateful for GanTrainer<G, D> {
         out.module("discriminator", &self.discriminator)?;
         if let Some(avg) = &self.ema {
             out.module("generator_ema", avg)?;
+            out.json("ema_updates", &self.ema_updates)?;
         }
         out.optimizer("opt_generator", &self.opt_generator)?;
         out.optimizer("opt_discriminator", &self.opt_discriminator)
@@ -355,11 +365,15 @@ impl<G: Generator, D: Discriminator> Stateful for GanTrainer<G, D> {
         let opt_generator = input.optimizer("opt_generator", self.opt_generator.clone())?;
         let opt_discriminator =
             input.optimizer("opt_discriminator", self.opt_discriminator.clone())?;
-        let ema = match &self.ema {
-            Some(avg) => Some(input.module("generator_ema", avg.clone())?),
-            None => None,
+        let (ema, ema_updates) = match &self.ema {
+            Some(avg) => (
+                Some(input.module("generator_ema", avg.clone())?),
+                input.json::<u64>("ema_updates")?,
+            ),
+            None => (None, 0),
         };
         self.ema = ema;
+        self.ema_updates = ema_updates;
         self.generator = generator;
         self.discriminator = discriminator;
         self.opt_generator = opt_generator;
