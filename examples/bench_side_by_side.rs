@@ -18,7 +18,10 @@
 //!   and detached fake, one G step on the same fake batch): one step is one
 //!   `TrainStep::step`, as in `bench_mlp_gan.py`.
 //! - `dcgan`: gen-gan's [`DcganConfig`] defaults, which are exactly
-//!   `bench_dcgan.py`'s 28x28 DCGAN, trained the same way.
+//!   `bench_dcgan.py`'s 28x28 DCGAN, trained the same way; `--variant
+//!   reference` / `reference-leaky-as-relu` runs the bench-local copy
+//!   (`benches/reference/dcgan.rs`) with burn's `leaky_relu` or with
+//!   `relu(x) (1 - a) + x a`, to measure that formulation.
 //! - `conv_vae`: gen-vae's [`ConvVaeConfig`] defaults (exactly
 //!   `bench_vae.py`'s conv VAE) trained by [`VaeTrainer`] (Adam 1e-3,
 //!   Bernoulli ELBO summed over pixels, batch mean). The encoder reads the
@@ -42,6 +45,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use generative::core::{self as gcore, Batch, SeededRng, TrainStep};
@@ -49,8 +53,11 @@ use generative::gan::{DcganConfig, GanTrainer, GanTrainingConfig, MlpGanConfig};
 use generative::vae::{ConvVaeConfig, VaeTrainer, VaeTrainingConfig};
 use serde_json::{Value, json};
 
+#[path = "../benches/reference/dcgan.rs"]
+mod dcgan;
 #[path = "../benches/reference/ddpm_unet.rs"]
 mod ddpm_unet;
+use dcgan::{LATENT, RefDiscriminator, RefGenerator};
 use ddpm_unet::ReferenceUNet;
 
 /// Side of the images.
@@ -93,6 +100,17 @@ impl Model {
     }
 }
 
+/// Which implementation of the DCGAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Variant {
+    /// gen-gan's `DcganConfig` and `GanTrainer`.
+    Project,
+    /// `benches/reference/dcgan.rs` with burn's `leaky_relu`.
+    Reference,
+    /// The same with LeakyReLU as `relu(x) (1 - a) + x a`.
+    ReferenceLeakyAsRelu,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Train,
@@ -132,6 +150,10 @@ struct Args {
     /// The UNet without its attention block.
     #[arg(long)]
     no_attn: bool,
+    /// dcgan only: the project's model, or the bench-local copy (with
+    /// either LeakyReLU formulation); `impl` gets a `/ref` suffix.
+    #[arg(long, value_enum, default_value_t = Variant::Project)]
+    variant: Variant,
 }
 
 fn main() -> ExitCode {
@@ -277,12 +299,16 @@ fn run(args: &Args) -> gcore::Result<Value> {
             args,
             &device,
         )?,
-        Model::Dcgan => gan(
-            DcganConfig::new().init_generator(&device)?,
-            DcganConfig::new().init_discriminator(&device)?,
-            args,
-            &device,
-        )?,
+        Model::Dcgan => match args.variant {
+            Variant::Project => gan(
+                DcganConfig::new().init_generator(&device)?,
+                DcganConfig::new().init_discriminator(&device)?,
+                args,
+                &device,
+            )?,
+            Variant::Reference => dcgan_reference(args, false, &device),
+            Variant::ReferenceLeakyAsRelu => dcgan_reference(args, true, &device),
+        },
         Model::ConvVae => vae(args, &device)?,
         Model::DdpmUnet => match args.mode {
             Mode::Train => ddpm_train(args, &device),
@@ -317,7 +343,11 @@ fn run(args: &Args) -> gcore::Result<Value> {
     }
     let record = json!({
         "bench": args.model.bench(),
-        "impl": format!("burn-{backend}"),
+        "impl": format!("burn-{backend}{}", match (args.model, args.variant) {
+            (Model::Dcgan, Variant::Reference) => "/ref",
+            (Model::Dcgan, Variant::ReferenceLeakyAsRelu) => "/ref+leaky-as-relu",
+            _ => "",
+        }),
         "mode": mode,
         "threads": args.threads,
         "batch": args.batch,
@@ -377,6 +407,42 @@ where
         extra: json!({}),
         images_per_step: args.batch,
     })
+}
+
+/// The GAN iteration of `bench_dcgan.py` on the bench-local DCGAN: a D
+/// step on real and detached fake (BCE-with-logits written as softplus),
+/// then a G step through the updated D on the same fake batch; Adam(2e-4,
+/// betas 0.5/0.999) for both.
+fn dcgan_reference(args: &Args, leaky_as_relu: bool, device: &Device) -> Prepared {
+    let ad = device.clone().autodiff();
+    let mut g = RefGenerator::new(&ad);
+    let mut d = RefDiscriminator::new(leaky_as_relu, &ad);
+    let params = BTreeMap::from([("G", g.num_params()), ("D", d.num_params())]);
+    let adam = || AdamConfig::new().with_beta_1(0.5).with_beta_2(0.999).init();
+    let (mut opt_g, mut opt_d): (ModuleOptimizer, ModuleOptimizer) = (adam(), adam());
+    let b = args.batch;
+    let mut rng = SeededRng::new(args.seed);
+    let data: Vec<Tensor<4>> = fake_mnist(b, &mut SeededRng::new(1234), &ad)
+        .into_iter()
+        .map(|x| x.reshape([b, 1, SIDE, SIDE]))
+        .collect();
+    Prepared {
+        step: Box::new(move |i| {
+            let real = data[i % DATA_BATCHES].clone();
+            let fake = g.forward(rng.normal([b, LATENT], &ad));
+            let loss_d = softplus(-d.forward(real), 1.0).mean()
+                + softplus(d.forward(fake.clone().detach()), 1.0).mean();
+            let grads = GradientsParams::from_grads(loss_d.backward(), &d);
+            d = opt_d.step(2e-4, d.clone(), grads);
+            let loss_g = softplus(-d.forward(fake), 1.0).mean();
+            let grads = GradientsParams::from_grads(loss_g.backward(), &g);
+            g = opt_g.step(2e-4, g.clone(), grads);
+            Ok(())
+        }),
+        params,
+        extra: json!({"leaky_as_relu": leaky_as_relu}),
+        images_per_step: b,
+    }
 }
 
 /// One `VaeTrainer` step per iteration.
