@@ -32,8 +32,9 @@
 //!   schedule, plain Adam 2e-4. `--mode sample` times full 50-step DDIM runs
 //!   (eta 0) after `--warmup` UNet evaluations, as the script does.
 //!
-//! The thread count sizes rayon's global pool, which burn-flex (and
-//! burn-ndarray's own loops) run on; ndarray's matrixmultiply has its own
+//! The thread count sizes the rayon pool that burn-flex (and
+//! burn-ndarray's own loops) run on, and the benchmark runs on a thread of
+//! that pool (`--on-caller`: on the main thread, with a global pool); ndarray's matrixmultiply has its own
 //! threads, sized by `MATMUL_NUM_THREADS` (the shell script sets it). Peak
 //! RSS is the kernel's high-water mark (`VmHWM`, what `ru_maxrss` reports);
 //! "other procs busy" comes from `/proc/stat`, as in `common.py`.
@@ -154,11 +155,31 @@ struct Args {
     /// either LeakyReLU formulation); `impl` gets a `/ref` suffix.
     #[arg(long, value_enum, default_value_t = Variant::Project)]
     variant: Variant,
+    /// Run the benchmark on the main thread with a global pool of
+    /// `--threads` workers (how a plain program runs burn), instead of on a
+    /// thread of the pool: then every parallel operation is handed to a
+    /// pool thread and back, even with one thread.
+    #[arg(long)]
+    on_caller: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    let result = if args.on_caller {
+        run(&args)
+    } else {
+        // The whole benchmark runs on a thread of the pool, so burn's
+        // parallel loops start where they are called instead of waking a
+        // pool thread for every operation (see `on_caller`).
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(|| run(&args)),
+            Err(e) => Err(gcore::Error::Unsupported(format!("rayon pool: {e}"))),
+        }
+    };
+    match result {
         Ok(record) => {
             println!("{record}");
             ExitCode::SUCCESS
@@ -275,10 +296,12 @@ fn run(args: &Args) -> gcore::Result<Value> {
             "threads and batch must be >= 1",
         ));
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build_global()
-        .map_err(|e| gcore::Error::Unsupported(format!("rayon pool: {e}")))?;
+    if args.on_caller {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .map_err(|e| gcore::Error::Unsupported(format!("rayon pool: {e}")))?;
+    }
     let backend: gcore::Backend = args.device.parse()?;
     let device = backend.device()?;
     device.seed(args.seed);
