@@ -32,7 +32,7 @@ use ddpm_unet::{Attn, EDIM, ReferenceUNet, ResBlock};
 #[derive(Parser, Debug)]
 #[command(about = "per-operation timings of the reference models on burn")]
 struct Args {
-    /// Threads of rayon's global pool.
+    /// Threads of the rayon pool the operations run on.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Backend: flex, ndarray or wgpu (when compiled in).
@@ -48,7 +48,16 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    // Run on a thread of the pool, as `bench_side_by_side` does, so that
+    // burn's parallel loops start where they are called.
+    let result = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(|| run(&args)),
+        Err(e) => Err(gcore::Error::Unsupported(format!("rayon pool: {e}"))),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -137,10 +146,6 @@ impl Ctx {
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.max(1))
-        .build_global()
-        .map_err(|e| gcore::Error::Unsupported(format!("rayon pool: {e}")))?;
     let backend: Backend = args.device.parse()?;
     let dev = backend.device()?;
     dev.seed(0);
