@@ -24,6 +24,13 @@ fn bench(c: &mut Criterion) {
             continue;
         }
         let device: Device = backend.device().expect("compiled in");
+        // Each iteration runs on a thread of this pool (RAYON_NUM_THREADS
+        // threads, default one per CPU), so burn's parallel operations
+        // start on the calling thread instead of waking a pool thread each
+        // time (see docs/benchmarks.md).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .expect("a rayon pool");
         let model = ConvVaeConfig::new().init(&device).unwrap();
         let mut vae = VaeTrainer::new(model, VaeTrainingConfig::new(), &device).unwrap();
         let mut rng = SeededRng::new(0);
@@ -33,14 +40,16 @@ fn bench(c: &mut Criterion) {
         group.sample_size(20);
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function("train_step_b64", |b| {
-            b.iter(|| vae.step(vec![Batch::new(x.clone())], &mut rng).unwrap())
+            b.iter(|| pool.install(|| vae.step(vec![Batch::new(x.clone())], &mut rng).unwrap()))
         });
         group.bench_function("sample_b64", |b| {
             b.iter(|| {
-                vae.model()
-                    .sample(BATCH, None, &mut rng, &device)
-                    .unwrap()
-                    .into_data()
+                pool.install(|| {
+                    vae.model()
+                        .sample(BATCH, None, &mut rng, &device)
+                        .unwrap()
+                        .into_data()
+                })
             })
         });
         group.finish();

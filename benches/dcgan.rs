@@ -23,6 +23,13 @@ fn bench(c: &mut Criterion) {
             continue;
         }
         let device: Device = backend.device().expect("compiled in");
+        // Each iteration runs on a thread of this pool (RAYON_NUM_THREADS
+        // threads, default one per CPU), so burn's parallel operations
+        // start on the calling thread instead of waking a pool thread each
+        // time (see docs/benchmarks.md).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .expect("a rayon pool");
         let cfg = DcganConfig::new();
         let g = cfg.init_generator(&device).unwrap();
         let d = cfg.init_discriminator(&device).unwrap();
@@ -34,14 +41,16 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function("train_step_b64", |b| {
-            b.iter(|| gan.step(vec![Batch::new(real.clone())], &mut rng).unwrap())
+            b.iter(|| pool.install(|| gan.step(vec![Batch::new(real.clone())], &mut rng).unwrap()))
         });
         group.bench_function("sample_b64", |b| {
             b.iter(|| {
-                gan.generator()
-                    .sample(BATCH, None, &mut rng, &device)
-                    .unwrap()
-                    .into_data()
+                pool.install(|| {
+                    gan.generator()
+                        .sample(BATCH, None, &mut rng, &device)
+                        .unwrap()
+                        .into_data()
+                })
             })
         });
         group.finish();

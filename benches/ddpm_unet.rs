@@ -32,6 +32,13 @@ fn bench(c: &mut Criterion) {
             continue;
         }
         let device: Device = backend.device().expect("compiled in");
+        // Each iteration runs on a thread of this pool (RAYON_NUM_THREADS
+        // threads, default one per CPU), so burn's parallel operations
+        // start on the calling thread instead of waking a pool thread each
+        // time (see docs/benchmarks.md).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .expect("a rayon pool");
         let net = UNetConfig::for_size(28, 1).init(&device).unwrap();
         let mut trainer =
             DiffusionTrainer::new(net, DiffusionTrainingConfig::new(), &device).unwrap();
@@ -44,16 +51,18 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function("train_step_b64", |b| {
             b.iter(|| {
-                trainer
-                    .step(vec![Batch::new(x0.clone())], &mut rng)
-                    .unwrap()
+                pool.install(|| {
+                    trainer
+                        .step(vec![Batch::new(x0.clone())], &mut rng)
+                        .unwrap()
+                })
             })
         });
         let ema = trainer.ema().clone();
         let x = rng.normal([BATCH, 784], &device);
         let t = Tensor::<1>::full([BATCH], 500.0, &device);
         group.bench_function("unet_eval_b64", |b| {
-            b.iter(|| ema.forward(x.clone(), t.clone(), None).into_data())
+            b.iter(|| pool.install(|| ema.forward(x.clone(), t.clone(), None).into_data()))
         });
         let diffusion = Diffusion::new(
             ema.clone(),
@@ -65,10 +74,12 @@ fn bench(c: &mut Criterion) {
         .unwrap();
         group.bench_function("sample_ddim10_b64", |b| {
             b.iter(|| {
-                diffusion
-                    .sample(BATCH, None, &mut rng, &device)
-                    .unwrap()
-                    .into_data()
+                pool.install(|| {
+                    diffusion
+                        .sample(BATCH, None, &mut rng, &device)
+                        .unwrap()
+                        .into_data()
+                })
             })
         });
         group.finish();

@@ -23,6 +23,13 @@ fn bench(c: &mut Criterion) {
             continue;
         }
         let device: Device = backend.device().expect("compiled in");
+        // Each iteration runs on a thread of this pool (RAYON_NUM_THREADS
+        // threads, default one per CPU), so burn's parallel operations
+        // start on the calling thread instead of waking a pool thread each
+        // time (see docs/benchmarks.md).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .expect("a rayon pool");
         let cfg = MlpGanConfig::new(784);
         let g = cfg.init_generator(&device).unwrap();
         let d = cfg.init_discriminator(&device).unwrap();
@@ -33,15 +40,17 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("mlp_gan/{backend}"));
         group.sample_size(20);
         group.bench_function("train_step_b64", |b| {
-            b.iter(|| gan.step(vec![Batch::new(real.clone())], &mut rng).unwrap())
+            b.iter(|| pool.install(|| gan.step(vec![Batch::new(real.clone())], &mut rng).unwrap()))
         });
         group.bench_function("sample_b64", |b| {
             b.iter(|| {
-                let x = gan
-                    .generator()
-                    .sample(BATCH, None, &mut rng, &device)
-                    .unwrap();
-                x.into_data()
+                pool.install(|| {
+                    let x = gan
+                        .generator()
+                        .sample(BATCH, None, &mut rng, &device)
+                        .unwrap();
+                    x.into_data()
+                })
             })
         });
         group.finish();
