@@ -312,7 +312,11 @@ fn run(args: &Args) -> gcore::Result<()> {
             &grid,
         )?;
         epoch_start.set(Instant::now());
-        Ok(Some(format!("epoch {epoch}: {seconds:.1} s")))
+        Ok(Some(format!(
+            "epoch {epoch} done at step {}: {seconds:.1} s since the previous epoch \
+             (or since this run started)",
+            m.steps_done()
+        )))
     })?;
     let steps_done = outcome.final_step - outcome.start_step;
     eprintln!(
@@ -361,7 +365,9 @@ fn run(args: &Args) -> gcore::Result<()> {
         }
         let seconds = start.elapsed().as_secs_f64();
         // Clipped to the data range, as in Ho et al.'s sampler.
-        let x = Tensor::cat(parts, 0).clamp(-1.0, 1.0).reshape([n, 1, 28, 28]);
+        let x = Tensor::cat(parts, 0)
+            .clamp(-1.0, 1.0)
+            .reshape([n, 1, 28, 28]);
         save_grid(
             x.clone().narrow(0, 0, 100),
             out.join(format!("samples-{name}.png")),
