@@ -13,6 +13,9 @@
 #   DEVICES  burn backends (default "flex"; "flex ndarray" adds ndarray)
 #   MODELS   subset of "mlp_gan dcgan conv_vae ddpm_train ddpm_sample"
 #   REPEAT   rounds (default 1)
+#   BIN      the burn runner to use (default: built here, target/release)
+#   BURN_ARGS  extra arguments for every burn run, e.g. "--impl-suffix +x86-v4"
+#              with BIN pointing at a build with --features burn/x86-v4
 #   QUIET_MAX  seconds to wait for other load to fall under 15% of a CPU
 #              before each run (default 60); the table's last column says
 #              how busy other processes kept the CPUs anyway.
@@ -37,8 +40,11 @@ QUIET_MAX=${QUIET_MAX:-60}
 LOG="${OUT%.jsonl}.log"
 mkdir -p "$(dirname "$OUT")"
 
-(cd "$ROOT" && cargo build --release --example bench_side_by_side)
-BIN="$ROOT/target/release/examples/bench_side_by_side"
+if [ -z "${BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release --example bench_side_by_side)
+  BIN="$ROOT/target/release/examples/bench_side_by_side"
+fi
+read -r -a BURN_EXTRA <<< "${BURN_ARGS:-}"
 
 # Same gate as run_all.sh: wait until other processes use < 15% of a CPU.
 wait_quiet() {
@@ -77,7 +83,7 @@ burn_run() {
   local t=$1; shift
   for dev in $DEVICES; do
     RAYON_NUM_THREADS=$t MATMUL_NUM_THREADS=$t \
-      run "${RUN_TIMEOUT:-300}" "$BIN" --device "$dev" --threads "$t" "$@"
+      run "${RUN_TIMEOUT:-300}" "$BIN" --device "$dev" --threads "$t" "${BURN_EXTRA[@]}" "$@"
   done
 }
 

@@ -161,6 +161,10 @@ struct Args {
     /// pool thread and back, even with one thread.
     #[arg(long)]
     on_caller: bool,
+    /// Appended to `impl` (e.g. `+x86-v4` for a build with burn's x86-v4
+    /// feature), so that make_report.py keeps such runs apart.
+    #[arg(long, default_value = "")]
+    impl_suffix: String,
 }
 
 fn main() -> ExitCode {
@@ -366,11 +370,11 @@ fn run(args: &Args) -> gcore::Result<Value> {
     }
     let record = json!({
         "bench": args.model.bench(),
-        "impl": format!("burn-{backend}{}", match (args.model, args.variant) {
+        "impl": format!("burn-{backend}{}{}", match (args.model, args.variant) {
             (Model::Dcgan, Variant::Reference) => "/ref",
             (Model::Dcgan, Variant::ReferenceLeakyAsRelu) => "/ref+leaky-as-relu",
             _ => "",
-        }),
+        }, args.impl_suffix),
         "mode": mode,
         "threads": args.threads,
         "batch": args.batch,
