@@ -170,11 +170,12 @@ mod tests {
     #[test]
     fn the_penalty_reaches_the_critics_parameters() {
         let dev = Device::flex().autodiff();
-        dev.seed(1);
-        let d = MlpGanConfig::new(6)
-            .with_discriminator_hidden(vec![16, 16])
-            .init_discriminator(&dev)
-            .unwrap();
+        let d = gen_core::rng::with_seed(1, &dev, || {
+            MlpGanConfig::new(6)
+                .with_discriminator_hidden(vec![16, 16])
+                .init_discriminator(&dev)
+                .unwrap()
+        });
         let real = SeededRng::new(2).normal([32, 6], &dev);
         let fake = SeededRng::new(3).normal([32, 6], &dev) * 0.5;
         for direction in [PenaltyDirection::Gradient, PenaltyDirection::Random] {
@@ -210,11 +211,12 @@ mod tests {
         // D(x) = w . x + b: |grad D| = |w| everywhere, so the penalty is
         // exactly (|w| - 1)^2 along the gradient direction.
         let dev = Device::flex().autodiff();
-        dev.seed(7);
-        let d = MlpGanConfig::new(5)
-            .with_discriminator_hidden(vec![])
-            .init_discriminator(&dev)
-            .unwrap();
+        let d = gen_core::rng::with_seed(7, &dev, || {
+            MlpGanConfig::new(5)
+                .with_discriminator_hidden(vec![])
+                .init_discriminator(&dev)
+                .unwrap()
+        });
         let w: Vec<f32> = d.layers().0[0]
             .weight
             .val()

@@ -240,11 +240,15 @@ mod tests {
     #[test]
     fn linear_top_singular_value_is_one() {
         let dev = Device::flex().autodiff();
-        dev.seed(3);
+        // Seeded under the process-wide lock: tests run in parallel and
+        // burn's device generator is shared.
+        let (mut layer, sn) = gen_core::rng::with_seed(3, &dev, || {
+            let layer = gen_core::rng::init_now(LinearConfig::new(20, 12).init(&dev));
+            let sn = SpectralNormConfig::new().init_linear(&layer, &dev).unwrap();
+            (layer, sn)
+        });
         // Scale the weight up so that sigma(W) is far from 1 before normalising.
-        let mut layer = LinearConfig::new(20, 12).init(&dev);
         layer.weight = layer.weight.map(|w| w * 7.0);
-        let sn = SpectralNormConfig::new().init_linear(&layer, &dev).unwrap();
         let raw = top_singular_value(layer.weight.val().inner());
         assert!(raw > 2.0, "{raw}");
         // Training forwards: one power iteration each.
@@ -266,12 +270,15 @@ mod tests {
     #[test]
     fn conv_top_singular_value_is_one() {
         let dev = Device::flex().autodiff();
-        dev.seed(4);
-        let conv = Conv2dConfig::new([3, 8], [4, 4])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&dev);
-        let sn = SpectralNormConfig::new().init_conv2d(&conv, &dev).unwrap();
+        let (conv, sn) = gen_core::rng::with_seed(4, &dev, || {
+            let conv = Conv2dConfig::new([3, 8], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&dev);
+            let conv = gen_core::rng::init_now(conv);
+            let sn = SpectralNormConfig::new().init_conv2d(&conv, &dev).unwrap();
+            (conv, sn)
+        });
         let x = Tensor::<4>::ones([2, 3, 8, 8], &dev);
         let mut y = None;
         for _ in 0..30 {
