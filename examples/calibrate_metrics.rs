@@ -14,6 +14,8 @@
 //! them (clipped to [0, 1]), 3x3 and 5x5 box blurs of them, digits 0-4 only
 //! (a half-collapsed generator), and uniform noise.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -69,10 +71,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         )));
     }
     let started = Instant::now();
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let train = IdxImages::load(IdxKind::Mnist, &args.data, Split::Train, Verify::Strict)?;
     let test = IdxImages::load(IdxKind::Mnist, &args.data, Split::Test, Verify::Strict)?;
     let n = args.n.min(train.len());

@@ -27,6 +27,8 @@
 //! (`--p-uncond`) and samples with classifier-free guidance scale
 //! `--guidance`, one digit per column.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -216,10 +218,7 @@ fn images(
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let samplers: Vec<(String, SamplerKind, usize)> = if args.samplers == "none" {
         Vec::new()
     } else {

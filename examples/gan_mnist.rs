@@ -28,6 +28,8 @@
 //! `metrics.jsonl`, `config.json` and `checkpoints/`. `--resume` continues
 //! from the newest checkpoint.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -150,6 +152,9 @@ struct Args {
 #[derive(Serialize)]
 struct RunConfig<'a> {
     args: &'a Args,
+    /// `{"kind": "mlp_gan" | "dcgan", "config": ...}`: what the `evaluate`
+    /// example rebuilds the generator from.
+    model: &'a serde_json::Value,
     training: &'a GanTrainingConfig,
 }
 
@@ -174,7 +179,8 @@ fn main() -> ExitCode {
                 .with_latent_dim(args.latent.unwrap_or(64))
                 .with_num_classes(classes)
                 .with_spectral_norm(args.spectral_norm);
-            run(&args, |device| {
+            let model = serde_json::json!({ "kind": "mlp_gan", "config": &cfg });
+            run(&args, &model, |device| {
                 Ok((cfg.init_generator(device)?, cfg.init_discriminator(device)?))
             })
         }
@@ -184,37 +190,25 @@ fn main() -> ExitCode {
                 .with_num_classes(classes)
                 .with_spectral_norm(args.spectral_norm)
                 .with_discriminator_batch_norm(plain_d);
-            run(&args, |device| {
+            let model = serde_json::json!({ "kind": "dcgan", "config": &cfg });
+            run(&args, &model, |device| {
                 Ok((cfg.init_generator(device)?, cfg.init_discriminator(device)?))
             })
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(result)
 }
 
 fn run<G, D>(
     args: &Args,
+    model: &serde_json::Value,
     build: impl Fn(&Device) -> generative::gan::Result<(G, D)>,
 ) -> gcore::Result<()>
 where
     G: Generator + Sample<2>,
     D: Discriminator,
 {
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let training = GanTrainingConfig::new()
         .with_lr_generator(args.lr)
         .with_lr_discriminator(args.lr)
@@ -238,6 +232,7 @@ where
     .resume(args.resume)
     .with_run_config(&RunConfig {
         args,
+        model,
         training: &training,
     })?;
 

@@ -12,6 +12,8 @@
 //! images at the end (and after each epoch), then one JSON line with the
 //! run's settings, accuracy and wall time.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -71,18 +73,7 @@ struct Summary<'a> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(run(&args))
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
@@ -95,10 +86,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     }
     gcore::error::ensure_nonzero("--batch-size", args.batch_size)?;
     gcore::error::ensure_nonzero("--epochs", args.epochs)?;
-    let device = match &args.device {
-        Some(name) => gcore::device::device(name)?,
-        None => gcore::device::device_from_env()?,
-    };
+    let device = common::device(args.device.as_deref())?;
     let train = IdxImages::load(IdxKind::Mnist, &args.data, Split::Train, Verify::Strict)?;
     let test = IdxImages::load(IdxKind::Mnist, &args.data, Split::Test, Verify::Strict)?;
     let n_train = args.train_limit.unwrap_or(train.len()).min(train.len());
