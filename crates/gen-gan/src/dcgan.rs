@@ -29,7 +29,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::rng::init_now;
@@ -38,7 +38,7 @@ use gen_core::{Sample, SeededRng};
 use crate::conditional::{Projection, concat_one_hot};
 use crate::error::{Error, Result};
 use crate::spectral_norm::{self, SpectralNorm, SpectralNormConfig};
-use crate::{Discriminator, Generator, sample_flat};
+use crate::{Discriminator, Generator, leaky_relu, sample_flat};
 
 /// Shape of a DCGAN.
 #[derive(Config, Debug, PartialEq)]

@@ -16,7 +16,7 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{leaky_relu, tanh};
+use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::rng::init_now;
@@ -25,7 +25,7 @@ use gen_core::{Sample, SeededRng};
 use crate::conditional::{Projection, concat_one_hot};
 use crate::error::Result;
 use crate::spectral_norm::{self, SpectralNorm, SpectralNormConfig};
-use crate::{Discriminator, Generator, sample_flat};
+use crate::{Discriminator, Generator, leaky_relu, sample_flat};
 
 /// Shape of an MLP GAN.
 #[derive(Config, Debug, PartialEq)]
