@@ -291,9 +291,13 @@ fn run(args: &Args) -> gcore::Result<()> {
     let labels_for = |n: usize| -> Option<Vec<usize>> {
         args.conditional.then(|| (0..n).map(|i| i % 10).collect())
     };
-    let epoch_start = std::cell::Cell::new(Instant::now());
+    let epoch_start = std::sync::Mutex::new(Instant::now());
     let outcome = trainer.fit_with(&mut model, &mut train, &mut rng, |epoch, m| {
-        let seconds = epoch_start.get().elapsed().as_secs_f64();
+        let seconds = epoch_start
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+            .as_secs_f64();
         let mut sampler = SamplerKind::Ddim { eta: 0.0 }.build(&schedule, 20, prediction)?;
         let labels = labels_for(60);
         let x = sample(
@@ -310,7 +314,9 @@ fn run(args: &Args) -> gcore::Result<()> {
             out.join(format!("samples-{epoch:03}.png")),
             &grid,
         )?;
-        epoch_start.set(Instant::now());
+        if let Ok(mut t) = epoch_start.lock() {
+            *t = Instant::now();
+        }
         Ok(Some(format!(
             "epoch {epoch} done at step {}: {seconds:.1} s since the previous epoch \
              (or since this run started)",

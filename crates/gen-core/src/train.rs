@@ -66,7 +66,7 @@ impl Batch {
 /// before: a resumed run then needs nothing but the step count to continue
 /// its data stream. Epoch `e` consists of the indices
 /// `e * batches_per_epoch() .. (e + 1) * batches_per_epoch()`.
-pub trait BatchSource {
+pub trait BatchSource: Send {
     /// The number of batches in one pass over the data.
     fn batches_per_epoch(&self) -> usize;
 
@@ -140,7 +140,7 @@ pub trait Stateful {
 /// Implemented by single-optimizer trainers (VAE, diffusion: one batch, one
 /// backward, one optimizer step) and by adversarial pairs (GAN: two models,
 /// two optimizers, `n_critic` critic updates per generator update).
-pub trait TrainStep: Stateful {
+pub trait TrainStep: Stateful + Send {
     /// How many batches one step consumes (`n_critic` for a GAN).
     fn batches_per_step(&self) -> usize {
         1
