@@ -201,17 +201,15 @@ fn run<M: Vae + Sample<2>>(
         args.batch_size,
         args.seed,
     )?;
-    // The test set, in order, binarised (if at all) once by the loader's
-    // fixed seed: epoch 0 of a sequential loader is the same every time.
-    let test = || -> gcore::Result<Loader<IdxExamples>> {
-        Ok(Loader::new(
-            IdxExamples::new(load(Split::Test)?, transform.clone()),
-            500,
-            1,
-        )?
-        .sequential())
-    };
-    let mut test_loader = test()?;
+    // The test set, read once, in order, binarised (if at all) by the
+    // loader's fixed seed: epoch 0 of a sequential loader is the same
+    // every time it is evaluated.
+    let mut test_loader = Loader::new(
+        IdxExamples::new(load(Split::Test)?, transform.clone()),
+        500,
+        1,
+    )?
+    .sequential();
     let probe = test_loader.batch(0, &device)?;
     let probe_labels: Vec<usize> = label_vec(&probe.labels);
 
@@ -227,7 +225,13 @@ fn run<M: Vae + Sample<2>>(
     let out = args.out.clone();
     let outcome = trainer.fit_with(&mut vae, &mut train, &mut rng, |epoch, vae| {
         let model = vae.model();
-        let eval = evaluate(model, &mut test()?, &device, 0, &mut SeededRng::new(epoch))?;
+        let eval = evaluate(
+            model,
+            &mut test_loader,
+            &device,
+            0,
+            &mut SeededRng::new(epoch),
+        )?;
         pictures(model, epoch, &probe.data, &probe_labels, &out, &device)?;
         Ok(Some(format!(
             "epoch {epoch}: test -ELBO {:.2} nats per image (reconstruction {:.2}, KL {:.2})",
