@@ -3,7 +3,7 @@
 # in one session, then one table (make_report.py).
 #
 # Usage (from anywhere):
-#   PY=/work/venv-torch/bin/python benches/side_by_side.sh
+#   PY=../venv-torch/bin/python benches/side_by_side.sh
 # Environment:
 #   PY       python with torch (default python3)
 #   REF      the PyTorch scripts (default ../shared/bench/pytorch)
@@ -29,9 +29,12 @@
 # machine state; steps and warm-ups are run_all.sh's.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PY=${PY:-python3}
-REF=${REF:-"$ROOT/../shared/bench/pytorch"}
-OUT=${OUT:-"$ROOT/target/side_by_side/results.jsonl"}
+# Paths given relative to where the script is called from (the PyTorch
+# runs change directory), a bare command name left to PATH.
+absolute() { case "$1" in */*) realpath -m -- "$1" ;; *) printf '%s' "$1" ;; esac; }
+PY="$(absolute "${PY:-python3}")"
+REF="$(absolute "${REF:-"$ROOT/../shared/bench/pytorch"}")"
+OUT="$(absolute "${OUT:-"$ROOT/target/side_by_side/results.jsonl"}")"
 THREADS=${THREADS:-"1 2"}
 DEVICES=${DEVICES:-flex}
 MODELS=${MODELS:-"mlp_gan dcgan conv_vae ddpm_train ddpm_sample"}
@@ -44,6 +47,7 @@ if [ -z "${BIN:-}" ]; then
   (cd "$ROOT" && cargo build --release --example bench_side_by_side)
   BIN="$ROOT/target/release/examples/bench_side_by_side"
 fi
+BIN="$(absolute "$BIN")"
 read -r -a BURN_EXTRA <<< "${BURN_ARGS:-}"
 
 # Same gate as run_all.sh: wait until other processes use < 15% of a CPU.
