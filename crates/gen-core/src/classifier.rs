@@ -101,13 +101,7 @@ impl MnistClassifierConfig {
                 format!("must be at least 2, found {}", self.classes),
             ));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::config(
-                "dropout",
-                format!("must be in [0, 1), found {}", self.dropout),
-            ));
-        }
-        Ok(())
+        crate::error::ensure_unit_interval("dropout", self.dropout)
     }
 
     /// Builds an untrained classifier on `device` (burn's default

@@ -151,6 +151,19 @@ pub fn ensure_positive(field: &'static str, value: f64) -> Result<()> {
     }
 }
 
+/// Checks that `value` lies in `[0, 1)`: the rule for Adam's betas,
+/// LeakyReLU slopes and dropout rates.
+pub fn ensure_unit_interval(field: &'static str, value: f64) -> Result<()> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            field,
+            format!("must be in [0, 1), found {value}"),
+        ))
+    }
+}
+
 /// Checks that a count is at least 1.
 pub fn ensure_nonzero(field: &'static str, value: usize) -> Result<()> {
     if value > 0 {

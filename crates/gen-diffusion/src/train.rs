@@ -23,7 +23,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use gen_core::error::{ensure_nonzero, ensure_positive};
+use gen_core::error::{ensure_nonzero, ensure_positive, ensure_unit_interval};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
 };
@@ -143,11 +143,7 @@ impl DiffusionTrainingConfig {
             ("beta2", self.beta2),
             ("ema_decay", self.ema_decay),
         ] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(
-                    CoreError::config(field, format!("must be in [0, 1), found {b}")).into(),
-                );
-            }
+            ensure_unit_interval(field, b)?;
         }
         if let Some(c) = self.grad_clip_norm {
             ensure_positive("grad_clip_norm", c)?;

@@ -31,7 +31,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, tanh};
 use burn::tensor::{Device, Int, Tensor};
-use gen_core::error::{Error as CoreError, ensure_nonzero};
+use gen_core::error::{ensure_nonzero, ensure_unit_interval};
 use gen_core::rng::init_now;
 use gen_core::{Sample, SeededRng};
 
@@ -101,13 +101,7 @@ impl DcganConfig {
         if let Some(k) = self.num_classes {
             ensure_nonzero("num_classes", k)?;
         }
-        if !(0.0..1.0).contains(&self.leaky_slope) {
-            return Err(CoreError::config(
-                "leaky_slope",
-                format!("must be in [0, 1), found {}", self.leaky_slope),
-            )
-            .into());
-        }
+        ensure_unit_interval("leaky_slope", self.leaky_slope)?;
         Ok(())
     }
 

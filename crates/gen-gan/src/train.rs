@@ -20,7 +20,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
-use gen_core::error::{ensure_nonzero, ensure_positive};
+use gen_core::error::{ensure_nonzero, ensure_positive, ensure_unit_interval};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
 };
@@ -78,13 +78,8 @@ impl GanTrainingConfig {
     pub fn validate(&self) -> Result<()> {
         ensure_positive("lr_generator", self.lr_generator)?;
         ensure_positive("lr_discriminator", self.lr_discriminator)?;
-        for (field, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&beta) {
-                return Err(
-                    CoreError::config(field, format!("must be in [0, 1), found {beta}")).into(),
-                );
-            }
-        }
+        ensure_unit_interval("beta1", self.beta1)?;
+        ensure_unit_interval("beta2", self.beta2)?;
         ensure_nonzero("n_critic", self.n_critic)?;
         if let Some(c) = self.clip {
             ensure_positive("clip", c)?;

@@ -12,7 +12,7 @@
 use burn::config::Config;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use gen_core::error::{ensure_nonzero, ensure_positive};
+use gen_core::error::{ensure_nonzero, ensure_positive, ensure_unit_interval};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
 };
@@ -55,13 +55,8 @@ impl VaeTrainingConfig {
     pub fn validate(&self) -> Result<()> {
         ensure_positive("lr", self.lr)?;
         ensure_positive("beta", self.beta)?;
-        for (field, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(
-                    CoreError::config(field, format!("must be in [0, 1), found {b}")).into(),
-                );
-            }
-        }
+        ensure_unit_interval("beta1", self.beta1)?;
+        ensure_unit_interval("beta2", self.beta2)?;
         if let Objective::Iwae { samples } = self.objective {
             ensure_nonzero("objective", samples)?;
             if self.beta != 1.0 || self.kl_warmup_steps > 0 {
