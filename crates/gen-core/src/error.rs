@@ -113,6 +113,10 @@ pub enum Error {
     /// A dataset could not be read or is malformed.
     #[error("data: {0}")]
     Data(String),
+
+    /// Weights could not be exchanged with PyTorch.
+    #[error(transparent)]
+    Interop(#[from] crate::interop::InteropError),
 }
 
 impl Error {

@@ -15,6 +15,7 @@
 //! | [`distance`] | MMD and energy distance between sample sets |
 //! | [`metrics`] | Fréchet distance, KID, classifier score, class coverage, precision/recall, bits per dimension |
 //! | [`classifier`] | [`MnistClassifier`] (pretrained, embedded) and [`ImageQuality`]: classifier-FID, KID, classifier score, coverage, precision/recall of generated digits |
+//! | [`interop`] | [`TorchModule`](interop::TorchModule): weights in and out of PyTorch as safetensors and `state_dict` files, in PyTorch's names and layouts |
 //! | [`error`] | [`Error`], which the other crates wrap |
 //!
 //! Models take `&Device` and have no backend type parameter (burn 0.22):
@@ -35,6 +36,7 @@ pub mod device;
 pub mod distance;
 pub mod error;
 pub mod grid;
+pub mod interop;
 pub mod metrics;
 pub mod rng;
 pub mod sample;
