@@ -13,7 +13,7 @@
 //! | [`euler`] | the Euler sampler, diffusers' `EulerDiscreteScheduler` (sigmas, initial noise and model-input scaling) |
 //! | [`denoiser`] | the [`Denoiser`] trait: flat `[B, F]` data, float timesteps, optional class labels with a null class |
 //! | [`embedding`] | the sinusoidal timestep embedding and MLP, and the class embedding, shared by every denoiser |
-//! | [`unet`] | [`UNet`]: residual blocks with GroupNorm and SiLU, self-attention at low resolutions, sized by [`UNetConfig`] for 28x28, 32x32, 64x64 |
+//! | [`unet`] | [`UNet`]: residual blocks with GroupNorm and SiLU, self-attention at low resolutions, sized by [`UNetConfig`] for 28x28, 32x32, 64x64; [`UNetLayout::Compact`] is the PyTorch benchmark's UNet |
 //! | [`mlp_denoiser`] | [`MlpDenoiser`] for low-dimensional (toy 2-D) data |
 //! | [`train`] | [`DiffusionTrainer`]: gen-core's `TrainStep` + `Stateful`; epsilon / v / x0 targets, uniform or min-SNR-gamma weights, Adam, EMA weights, label dropout for classifier-free guidance |
 //! | [`sample`](mod@sample) | the sampling loop ([`sample()`], [`sample_trajectory`]), classifier-free guidance ([`guided_output`]), and [`Diffusion`], which implements [`gen_core::Sample`] |
@@ -95,5 +95,5 @@ pub use sample::{
 pub use sampler::{Prediction, Sampler, SamplerStep, StepCoefficients};
 pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
 pub use train::{DiffusionTrainer, DiffusionTrainingConfig, LossWeighting};
-pub use unet::{UNet, UNetConfig};
+pub use unet::{UNet, UNetConfig, UNetLayout};
 pub use vlb::VlbEstimate;
