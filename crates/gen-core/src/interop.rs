@@ -88,6 +88,37 @@ pub trait TorchModule: Module {
     }
 }
 
+/// Renames an indexed field for [`TorchModule::torch_key`]: when `path`
+/// starts with `field.<i>.`, the result starts with `to.<index(i)>.`
+/// instead; any other path gives `None`. This is how a burn `Vec` of layers
+/// maps onto the positions of those layers in a PyTorch `nn.Sequential`
+/// that also holds activations.
+///
+/// ```
+/// use gen_core::interop::renumber;
+/// // Linear layers at every other position: nn.Sequential(Linear, ReLU, Linear).
+/// assert_eq!(renumber("layers.1.weight", "layers", "net", |i| 2 * i).as_deref(), Some("net.2.weight"));
+/// assert_eq!(renumber("head.weight", "layers", "net", |i| 2 * i), None);
+/// ```
+pub fn renumber(
+    path: &str,
+    field: &str,
+    to: &str,
+    index: impl Fn(usize) -> usize,
+) -> Option<String> {
+    let rest = path.strip_prefix(field)?.strip_prefix('.')?;
+    let (i, tail) = rest.split_once('.')?;
+    let i: usize = i.parse().ok()?;
+    Some(format!("{to}.{}.{tail}", index(i)))
+}
+
+/// Renames a field for [`TorchModule::torch_key`]: when `path` is
+/// `field.<rest>`, the result is `to.<rest>`; any other path gives `None`.
+pub fn rename(path: &str, field: &str, to: &str) -> Option<String> {
+    let rest = path.strip_prefix(field)?.strip_prefix('.')?;
+    Some(format!("{to}.{rest}"))
+}
+
 /// One tensor of a model as PyTorch sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorchTensor {
@@ -404,7 +435,9 @@ pub fn load_pytorch<M: TorchModule>(
 ) -> Result<M, InteropError> {
     let path = path.as_ref();
     check_readable(path)?;
-    let mut store = PytorchStore::from_file(path);
+    // Keys are taken as they are: burn's default renumbering of
+    // `nn.Sequential` indices (0, 2, 4 -> 0, 1, 2) is the models' job here.
+    let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
     if let Some(key) = top_level_key {
         store = store.with_top_level_key(key);
     }

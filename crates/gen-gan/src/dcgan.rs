@@ -32,6 +32,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::{relu, tanh};
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{ensure_nonzero, ensure_unit_interval};
+use gen_core::interop::{TorchModule, rename, renumber};
 use gen_core::rng::init_now;
 use gen_core::{Sample, SeededRng};
 
@@ -261,6 +262,21 @@ impl Generator for DcganGenerator {
     }
 }
 
+/// PyTorch names, as bench_dcgan.py's `G`: `fc` for the projection, then
+/// `net` = `nn.Sequential(ConvTranspose2d, BatchNorm2d, ReLU, ...,
+/// ConvTranspose2d, Tanh)`: block `i` at `net.<3i>`, its BatchNorm at
+/// `net.<3i + 1>`, the last transposed conv at `net.<3 * blocks>`.
+impl TorchModule for DcganGenerator {
+    fn torch_key(&self, path: &str) -> String {
+        let blocks = self.blocks.len();
+        rename(path, "project", "fc")
+            .or_else(|| renumber(path, "blocks", "net", |i| 3 * i))
+            .or_else(|| renumber(path, "norms", "net", |i| 3 * i + 1))
+            .or_else(|| rename(path, "to_image", &format!("net.{}", 3 * blocks)))
+            .unwrap_or_else(|| path.to_owned())
+    }
+}
+
 impl Sample<2> for DcganGenerator {
     fn sample(
         &self,
@@ -322,6 +338,29 @@ impl DcganDiscriminator {
     /// without spectral normalisation), for inspection.
     pub fn layers(&self) -> (&[Conv2d], &Linear, &[SpectralNorm]) {
         (&self.convs, &self.head, &self.spectral)
+    }
+}
+
+/// PyTorch names, as bench_dcgan.py's `D`: `net` = `nn.Sequential(Conv2d,
+/// LeakyReLU, Conv2d, BatchNorm2d, LeakyReLU, ..., Flatten, Linear)`. With
+/// BatchNorm, conv `i >= 1` sits at `net.<3i - 1>` and its norm at
+/// `net.<3i>`, the head at `net.<3 * convs>`; without BatchNorm (spectral
+/// norm, or `discriminator_batch_norm = false`) conv `i` sits at
+/// `net.<2i>` and the head at `net.<2 * convs + 1>`. Spectral norm's
+/// vectors and a projection keep their own names (`spectral.<i>.u`,
+/// `projection.embed.weight`).
+impl TorchModule for DcganDiscriminator {
+    fn torch_key(&self, path: &str) -> String {
+        let n = self.convs.len();
+        let (conv, head): (fn(usize) -> usize, usize) = if self.norms.is_empty() {
+            (|i| 2 * i, 2 * n + 1)
+        } else {
+            (|i| if i == 0 { 0 } else { 3 * i - 1 }, 3 * n)
+        };
+        renumber(path, "convs", "net", conv)
+            .or_else(|| renumber(path, "norms", "net", |i| 3 * (i + 1)))
+            .or_else(|| rename(path, "head", &format!("net.{head}")))
+            .unwrap_or_else(|| path.to_owned())
     }
 }
 

@@ -19,6 +19,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{ensure_nonzero, ensure_unit_interval};
+use gen_core::interop::{TorchModule, renumber};
 use gen_core::rng::init_now;
 use gen_core::{Sample, SeededRng};
 
@@ -206,6 +207,15 @@ impl Sample<2> for MlpGenerator {
     }
 }
 
+/// PyTorch names: `net.<2i>` for layer `i`, the positions of the Linear
+/// layers in bench_mlp_gan.py's `nn.Sequential(Linear, LeakyReLU, ...,
+/// Linear, Tanh)`.
+impl TorchModule for MlpGenerator {
+    fn torch_key(&self, path: &str) -> String {
+        renumber(path, "layers", "net", |i| 2 * i).unwrap_or_else(|| path.to_owned())
+    }
+}
+
 /// The MLP discriminator.
 #[derive(Module, Debug)]
 pub struct MlpDiscriminator {
@@ -234,6 +244,16 @@ impl MlpDiscriminator {
     /// normalisation), for inspection.
     pub fn layers(&self) -> (&[Linear], &[SpectralNorm]) {
         (&self.layers, &self.spectral)
+    }
+}
+
+/// PyTorch names: `net.<2i + 1>` for layer `i`, the positions of the
+/// Linear layers in bench_mlp_gan.py's `nn.Sequential(Flatten, Linear,
+/// LeakyReLU, ..., Linear)`; a spectral-norm or projection discriminator
+/// keeps its own names for `spectral.<i>.u` and `projection.embed.weight`.
+impl TorchModule for MlpDiscriminator {
+    fn torch_key(&self, path: &str) -> String {
+        renumber(path, "layers", "net", |i| 2 * i + 1).unwrap_or_else(|| path.to_owned())
     }
 }
 

@@ -20,6 +20,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
+use gen_core::interop::{TorchModule, rename, renumber};
 use gen_core::rng::init_now;
 
 use crate::error::Result;
@@ -165,6 +166,22 @@ pub struct ConvVae {
     latent_dim: usize,
     #[module(skip)]
     num_classes: Option<usize>,
+}
+
+/// PyTorch names, as bench_vae.py's `VAE`: `enc` = `nn.Sequential(Conv2d,
+/// ReLU, ..., Flatten)` (conv `i` at `enc.<2i>`), `mu`, `logvar`, `fc`, and
+/// `dec` = `nn.Sequential(ConvTranspose2d, ReLU, ..., ConvTranspose2d)`
+/// (layer `i` at `dec.<2i>`). A learned-variance Gaussian decoder keeps
+/// `output.log_variance`.
+impl TorchModule for ConvVae {
+    fn torch_key(&self, path: &str) -> String {
+        renumber(path, "encoder", "enc", |i| 2 * i)
+            .or_else(|| rename(path, "mean", "mu"))
+            .or_else(|| rename(path, "log_variance", "logvar"))
+            .or_else(|| rename(path, "project", "fc"))
+            .or_else(|| renumber(path, "decoder", "dec", |i| 2 * i))
+            .unwrap_or_else(|| path.to_owned())
+    }
 }
 
 impl Vae for ConvVae {

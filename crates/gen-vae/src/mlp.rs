@@ -131,6 +131,11 @@ pub struct MlpVae {
     image_shape: Option<[usize; 3]>,
 }
 
+/// No PyTorch twin: its own field names (`encoder.<i>`, `mean`,
+/// `log_variance`, `decoder.<i>`, `output.log_variance`) in PyTorch's
+/// layouts.
+impl gen_core::interop::TorchModule for MlpVae {}
+
 impl Vae for MlpVae {
     fn latent_dim(&self) -> usize {
         self.latent_dim

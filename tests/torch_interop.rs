@@ -1,0 +1,375 @@
+//! Our models compute what PyTorch's reference models compute, given their
+//! weights: each test loads a `state_dict` written by PyTorch
+//! (`tests/fixtures/torch/make_fixtures.py`, from the models of
+//! `../shared/bench/pytorch`) and compares forward outputs and losses with
+//! PyTorch's, then exports the model again and checks that the file holds
+//! exactly PyTorch's tensors and that re-importing it changes nothing.
+//!
+//! Tolerance: the largest absolute difference over the largest absolute
+//! expected value, at most 1e-5 (f32 on flex).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::store::{ModuleStore, SafetensorsStore, bridge};
+use burn::tensor::{Device, Tensor, TensorData};
+use generative::core::interop::{
+    InteropError, TorchModule, load_pytorch, load_safetensors, save_safetensors, torch_state,
+};
+use generative::gan::loss::GanLoss;
+use generative::gan::{DcganConfig, MlpGanConfig};
+use generative::vae::{ConvVaeConfig, Vae};
+
+const TOLERANCE: f64 = 1e-5;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch")
+        .join(name)
+}
+
+/// The tensors of a safetensors file, by name.
+fn read(name: &str) -> BTreeMap<String, TensorData> {
+    let mut store = SafetensorsStore::from_file(fixture(name));
+    store
+        .get_all_tensors()
+        .unwrap()
+        .iter()
+        .map(|(k, t)| (k.clone(), bridge::to_data(t).unwrap()))
+        .collect()
+}
+
+fn tensor<const D: usize>(io: &BTreeMap<String, TensorData>, key: &str, dev: &Device) -> Tensor<D> {
+    Tensor::from_data(io[key].clone(), dev)
+}
+
+/// Largest |a - b| over the largest |b|.
+fn relative_error<const D: usize>(ours: Tensor<D>, theirs: &TensorData) -> f64 {
+    let a: Vec<f32> = ours.into_data().try_into_vec().unwrap();
+    let b: Vec<f32> = theirs.clone().try_into_vec().unwrap();
+    assert_eq!(a.len(), b.len(), "element counts differ");
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, f64::max);
+    let scale = b.iter().map(|y| y.abs() as f64).fold(0.0, f64::max);
+    assert!(scale > 0.0, "an all-zero reference proves nothing");
+    diff / scale
+}
+
+fn assert_close<const D: usize>(what: &str, ours: Tensor<D>, theirs: &TensorData) {
+    let err = relative_error(ours, theirs);
+    println!("{what}: relative error {err:.3e}");
+    assert!(err <= TOLERANCE, "{what}: relative error {err:e}");
+}
+
+/// Exports `model`, checks the file against PyTorch's `state_dict` file
+/// tensor by tensor (same keys, shapes and bytes; our file adds nothing but
+/// the BatchNorm counters PyTorch also writes), and returns it re-imported.
+fn export_matches_pytorch<M: TorchModule + Clone>(model: &M, fresh: M, torch_file: &str) -> M {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ours.safetensors");
+    save_safetensors(model, &path).unwrap();
+    let mut ours = SafetensorsStore::from_file(&path);
+    let mut theirs = SafetensorsStore::from_file(fixture(torch_file));
+    let ours_keys = ours.keys().unwrap();
+    let mut theirs_keys = theirs.keys().unwrap();
+    theirs_keys.sort();
+    let mut sorted = ours_keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, theirs_keys, "{torch_file}: the exported keys");
+    for key in &theirs_keys {
+        let a = bridge::to_data(ours.get_tensor(key).unwrap().unwrap()).unwrap();
+        let b = bridge::to_data(theirs.get_tensor(key).unwrap().unwrap()).unwrap();
+        if key.ends_with("num_batches_tracked") {
+            // PyTorch counts batches; burn does not, and exports 0.
+            assert_eq!(a.shape(), b.shape(), "{key}");
+            continue;
+        }
+        assert_eq!(a.shape(), b.shape(), "{key}: shape");
+        assert_eq!(a.as_bytes(), b.as_bytes(), "{key}: values");
+    }
+    load_safetensors(fresh, &path).unwrap()
+}
+
+#[test]
+fn mlp_gan_matches_pytorch() {
+    let dev = Device::flex();
+    let cfg = MlpGanConfig::new(784);
+    let g = load_safetensors(
+        cfg.init_generator(&dev).unwrap(),
+        fixture("mlp_gan_g.safetensors"),
+    )
+    .unwrap();
+    let d = load_safetensors(
+        cfg.init_discriminator(&dev).unwrap(),
+        fixture("mlp_gan_d.safetensors"),
+    )
+    .unwrap();
+    let io = read("mlp_gan.io.safetensors");
+    let z: Tensor<2> = tensor(&io, "z", &dev);
+    let real: Tensor<4> = tensor(&io, "real", &dev);
+    let real: Tensor<2> = real.flatten(1, 3);
+
+    let fake = g.forward(z.clone(), None);
+    assert_close("MLP G(z)", fake.clone(), &io["fake"]);
+    let d_real = d.forward(real.clone(), None);
+    assert_close("MLP D(x)", d_real.clone(), &io["d_real"]);
+    let d_fake = d.forward(fake, None);
+    let loss = GanLoss::NonSaturating;
+    assert_close(
+        "MLP GAN D loss",
+        loss.discriminator(d_real, d_fake.clone()),
+        &io["loss_d"],
+    );
+    assert_close("MLP GAN G loss", loss.generator(d_fake), &io["loss_g"]);
+
+    let g2 = export_matches_pytorch(
+        &g,
+        cfg.init_generator(&dev).unwrap(),
+        "mlp_gan_g.safetensors",
+    );
+    let d2 = export_matches_pytorch(
+        &d,
+        cfg.init_discriminator(&dev).unwrap(),
+        "mlp_gan_d.safetensors",
+    );
+    assert_eq!(
+        g2.forward(z.clone(), None).into_data(),
+        g.forward(z, None).into_data()
+    );
+    assert_eq!(
+        d2.forward(real.clone(), None).into_data(),
+        d.forward(real, None).into_data()
+    );
+}
+
+#[test]
+fn dcgan_matches_pytorch_in_eval_and_training_mode() {
+    let dev = Device::flex();
+    let cfg = DcganConfig::new();
+    let load = |dev: &Device| {
+        let g = load_safetensors(
+            cfg.init_generator(dev).unwrap(),
+            fixture("dcgan_g.safetensors"),
+        )
+        .unwrap();
+        let d = load_safetensors(
+            cfg.init_discriminator(dev).unwrap(),
+            fixture("dcgan_d.safetensors"),
+        )
+        .unwrap();
+        (g, d)
+    };
+    let io = read("dcgan.io.safetensors");
+
+    // Inference: BatchNorm uses the running statistics PyTorch saved.
+    let (g, d) = load(&dev);
+    let z: Tensor<2> = tensor(&io, "z", &dev);
+    let real: Tensor<4> = tensor(&io, "real", &dev);
+    let real: Tensor<2> = real.flatten(1, 3);
+    assert_close(
+        "DCGAN G(z), eval",
+        g.forward(z.clone(), None),
+        &io["fake_eval"],
+    );
+    assert_close(
+        "DCGAN D(x), eval",
+        d.forward(real.clone(), None),
+        &io["d_real_eval"],
+    );
+
+    // Training: on an autodiff device BatchNorm uses the batch statistics.
+    let ad = dev.clone().autodiff();
+    let (g_t, d_t) = load(&ad);
+    let z_t: Tensor<2> = tensor(&io, "z", &ad);
+    let real_t: Tensor<4> = tensor(&io, "real", &ad);
+    let real_t: Tensor<2> = real_t.flatten(1, 3);
+    let fake = g_t.forward(z_t, None);
+    assert_close("DCGAN G(z), train", fake.clone(), &io["fake_train"]);
+    let d_real = d_t.forward(real_t, None);
+    assert_close("DCGAN D(x), train", d_real.clone(), &io["d_real_train"]);
+    let d_fake = d_t.forward(fake, None);
+    let loss = GanLoss::NonSaturating;
+    assert_close(
+        "DCGAN D loss",
+        loss.discriminator(d_real, d_fake.clone()),
+        &io["loss_d"],
+    );
+    assert_close("DCGAN G loss", loss.generator(d_fake), &io["loss_g"]);
+
+    let g2 = export_matches_pytorch(&g, cfg.init_generator(&dev).unwrap(), "dcgan_g.safetensors");
+    let d2 = export_matches_pytorch(
+        &d,
+        cfg.init_discriminator(&dev).unwrap(),
+        "dcgan_d.safetensors",
+    );
+    assert_eq!(
+        g2.forward(z.clone(), None).into_data(),
+        g.forward(z, None).into_data()
+    );
+    assert_eq!(
+        d2.forward(real.clone(), None).into_data(),
+        d.forward(real, None).into_data()
+    );
+}
+
+#[test]
+fn conv_vae_matches_pytorch_from_safetensors_and_from_a_pt_file() {
+    let dev = Device::flex();
+    let cfg = ConvVaeConfig::new().with_latent_dim(20);
+    let io = read("conv_vae.io.safetensors");
+    let x: Tensor<4> = tensor(&io, "x", &dev);
+    let x: Tensor<2> = x.flatten(1, 3);
+    let eps: Tensor<2> = tensor(&io, "eps", &dev);
+
+    let from_st =
+        load_safetensors(cfg.init(&dev).unwrap(), fixture("conv_vae.safetensors")).unwrap();
+    let from_pt = load_pytorch(cfg.init(&dev).unwrap(), fixture("conv_vae.pt"), None).unwrap();
+    for (source, vae) in [("safetensors", &from_st), ("torch.save", &from_pt)] {
+        let q = vae.encode(x.clone(), None);
+        assert_close(&format!("VAE mu ({source})"), q.mean.clone(), &io["mu"]);
+        assert_close(
+            &format!("VAE logvar ({source})"),
+            q.log_variance.clone(),
+            &io["logvar"],
+        );
+        let logits = vae.decode(q.rsample_with(eps.clone()), None);
+        assert_close(
+            &format!("VAE logits ({source})"),
+            logits.clone(),
+            &io["logits"],
+        );
+        // bench_vae.py's loss: summed BCE with logits plus KL, per example.
+        let reconstruction = -vae.output().log_prob(logits, x.clone()).mean();
+        let kl = q.kl_to_standard_normal().mean();
+        assert_close(
+            &format!("VAE reconstruction ({source})"),
+            reconstruction.clone(),
+            &io["reconstruction"],
+        );
+        assert_close(&format!("VAE KL ({source})"), kl.clone(), &io["kl"]);
+        assert_close(
+            &format!("VAE loss ({source})"),
+            reconstruction + kl,
+            &io["loss"],
+        );
+    }
+
+    let back = export_matches_pytorch(&from_st, cfg.init(&dev).unwrap(), "conv_vae.safetensors");
+    assert_eq!(
+        back.encode(x.clone(), None).mean.into_data(),
+        from_st.encode(x, None).mean.into_data()
+    );
+}
+
+#[test]
+fn a_file_of_another_architecture_is_a_typed_error_naming_the_tensors() {
+    let dev = Device::flex();
+    // The conv VAE's file into a VAE with latent 16 instead of 20.
+    let err = load_safetensors(
+        ConvVaeConfig::new().init(&dev).unwrap(),
+        fixture("conv_vae.safetensors"),
+    )
+    .unwrap_err();
+    let InteropError::Mismatch {
+        missing,
+        unexpected,
+        wrong_shape,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert!(missing.is_empty() && unexpected.is_empty(), "{err}");
+    let keys: Vec<&str> = wrong_shape.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "fc.weight",
+            "logvar.bias",
+            "logvar.weight",
+            "mu.bias",
+            "mu.weight"
+        ],
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("mu.weight: expected [16, 3136], found [20, 3136]"),
+        "{err}"
+    );
+
+    // The MLP generator's file into the DCGAN generator: nothing fits.
+    let err = load_safetensors(
+        DcganConfig::new().init_generator(&dev).unwrap(),
+        fixture("mlp_gan_g.safetensors"),
+    )
+    .unwrap_err();
+    let InteropError::Mismatch {
+        missing,
+        unexpected,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert!(missing.contains(&"fc.weight".to_string()), "{err}");
+    assert!(unexpected.contains(&"net.2.weight".to_string()), "{err}");
+    assert!(err.to_string().contains("unexpected (net.2.bias"), "{err}");
+
+    // A labelled-conditional generator has a wider first layer.
+    let err = load_safetensors(
+        MlpGanConfig::new(784)
+            .with_num_classes(Some(10))
+            .init_generator(&dev)
+            .unwrap(),
+        fixture("mlp_gan_g.safetensors"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("net.0.weight: expected [256, 74], found [256, 64]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_documented_names_are_the_ones_used() {
+    // docs/interop.md lists these; a rename in a model must update both.
+    let dev = Device::flex();
+    let keys = |state: Vec<generative::core::interop::TorchTensor>| -> Vec<String> {
+        state.into_iter().map(|t| t.key).collect()
+    };
+    let g = DcganConfig::new().init_generator(&dev).unwrap();
+    assert_eq!(
+        keys(torch_state(&g)),
+        [
+            "fc.weight",
+            "fc.bias",
+            "net.0.weight",
+            "net.0.bias",
+            "net.1.weight",
+            "net.1.bias",
+            "net.1.running_mean",
+            "net.1.running_var",
+            "net.3.weight",
+            "net.3.bias"
+        ]
+    );
+    // Spectral norm: no BatchNorm, convs at even positions, the head after the Flatten.
+    let d = DcganConfig::new()
+        .with_spectral_norm(true)
+        .init_discriminator(&dev)
+        .unwrap();
+    let names = keys(torch_state(&d));
+    for key in [
+        "net.0.weight",
+        "net.2.weight",
+        "net.5.weight",
+        "spectral.0.u",
+    ] {
+        assert!(names.iter().any(|k| k == key), "{key} in {names:?}");
+    }
+}
