@@ -16,6 +16,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use generative::core::interop::{
     InteropError, TorchModule, load_pytorch, load_safetensors, save_safetensors, torch_state,
 };
+use generative::diffusion::UNetConfig;
 use generative::gan::loss::GanLoss;
 use generative::gan::{DcganConfig, MlpGanConfig};
 use generative::vae::{ConvVaeConfig, Vae};
@@ -262,6 +263,21 @@ fn conv_vae_matches_pytorch_from_safetensors_and_from_a_pt_file() {
         back.encode(x.clone(), None).mean.into_data(),
         from_st.encode(x, None).mean.into_data()
     );
+}
+
+#[test]
+fn compact_unet_matches_bench_ddpm() {
+    let dev = Device::flex();
+    let cfg = UNetConfig::compact(28, 1);
+    let net = load_safetensors(cfg.init(&dev).unwrap(), fixture("ddpm_unet.safetensors")).unwrap();
+    let io = read("ddpm_unet.io.safetensors");
+    let x: Tensor<4> = tensor(&io, "x", &dev);
+    let t: Tensor<1> = tensor(&io, "t", &dev);
+    let out = net.forward_images(x.clone(), t.clone(), None);
+    assert_close("UNet eps(x_t, t)", out.clone(), &io["out"]);
+
+    let back = export_matches_pytorch(&net, cfg.init(&dev).unwrap(), "ddpm_unet.safetensors");
+    assert_eq!(back.forward_images(x, t, None).into_data(), out.into_data());
 }
 
 #[test]
