@@ -26,6 +26,11 @@
 //! `--conditional` trains a class-conditional UNet with label dropout
 //! (`--p-uncond`) and samples with classifier-free guidance scale
 //! `--guidance`, one digit per column.
+//!
+//! `--layout compact` trains the UNet of the PyTorch benchmark
+//! `bench_ddpm.py` (`UNetConfig::compact`: one block per level, attention
+//! in the middle only, 583,713 parameters at 32 channels) instead of the
+//! default full layout (`UNetConfig::for_size`, 1,112,801 parameters).
 
 mod common;
 
@@ -56,6 +61,18 @@ enum Pred {
     X0,
 }
 
+/// The UNet's layout (`UNetLayout`).
+#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
+#[serde(rename_all = "snake_case")]
+enum Layout {
+    /// `UNetConfig::for_size`: `res_blocks` blocks per level down and one
+    /// more up, attention at 7x7 and in the middle.
+    Full,
+    /// `UNetConfig::compact`: `bench_ddpm.py`'s UNet (one block per level,
+    /// attention in the middle only; needs `--res-blocks 1`).
+    Compact,
+}
+
 /// Train a diffusion UNet on MNIST and score its samples.
 #[derive(Parser, Debug, Serialize)]
 #[command(version, about)]
@@ -84,6 +101,9 @@ struct Args {
     /// Residual blocks per level.
     #[arg(long, default_value_t = 1)]
     res_blocks: usize,
+    /// UNet layout: full (the project's) or compact (bench_ddpm.py's).
+    #[arg(long, value_enum, default_value_t = Layout::Full)]
+    layout: Layout,
     /// What the network predicts.
     #[arg(long, value_enum, default_value_t = Pred::Epsilon)]
     prediction: Pred,
@@ -249,10 +269,13 @@ fn run(args: &Args) -> gcore::Result<()> {
         })
         .with_ema_decay(args.ema)
         .with_p_uncond(args.p_uncond);
-    let unet = UNetConfig::for_size(28, 1)
-        .with_base_channels(args.channels)
-        .with_res_blocks(args.res_blocks)
-        .with_num_classes(args.conditional.then_some(10));
+    let unet = match args.layout {
+        Layout::Full => UNetConfig::for_size(28, 1),
+        Layout::Compact => UNetConfig::compact(28, 1),
+    }
+    .with_base_channels(args.channels)
+    .with_res_blocks(args.res_blocks)
+    .with_num_classes(args.conditional.then_some(10));
     let trainer_config = match args.steps {
         Some(s) => TrainerConfig::new().with_steps(s),
         None => TrainerConfig::new().with_epochs(args.epochs),
@@ -277,7 +300,8 @@ fn run(args: &Args) -> gcore::Result<()> {
     );
     let mut train = Loader::new(examples, args.batch_size, args.seed)?;
     eprintln!(
-        "training a UNet ({} channels, {} classes) on MNIST, {} batches of {} per epoch, on {device:?}",
+        "training a UNet ({:?} layout, {} channels, {} classes) on MNIST, {} batches of {} per epoch, on {device:?}",
+        unet.layout,
         args.channels,
         if args.conditional { 10 } else { 0 },
         train.batches_per_epoch(),
