@@ -16,10 +16,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use generative::core::interop::{
     InteropError, TorchModule, load_pytorch, load_safetensors, save_safetensors, torch_state,
 };
-use generative::diffusion::UNetConfig;
+use generative::diffusion::{Denoiser, MlpDenoiserConfig, UNetConfig};
 use generative::gan::loss::GanLoss;
 use generative::gan::{DcganConfig, MlpGanConfig};
-use generative::vae::{ConvVaeConfig, Vae};
+use generative::vae::{ConvVaeConfig, Likelihood, MlpVaeConfig, Vae};
 
 const TOLERANCE: f64 = 1e-5;
 
@@ -388,4 +388,148 @@ fn the_documented_names_are_the_ones_used() {
     ] {
         assert!(names.iter().any(|k| k == key), "{key} in {names:?}");
     }
+}
+
+/// Adds 0.01 to every float tensor: trained-looking weights for models whose
+/// fresh init is partly zero (the UNet's output conv).
+struct Shift;
+
+impl burn::module::ModuleMapper for Shift {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        param.map(|t| t + 0.01)
+    }
+}
+
+/// Saves `model` (shifted), loads the file into `fresh` and checks that `f`
+/// gives the same values for both.
+fn round_trip<M: TorchModule, const D: usize>(
+    what: &str,
+    model: M,
+    fresh: M,
+    f: impl Fn(&M) -> Tensor<D>,
+) {
+    let model = model.map(&mut Shift);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    save_safetensors(&model, &path).unwrap();
+    let before = f(&fresh).into_data();
+    let back = load_safetensors(fresh, &path).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let want = f(&model).into_data();
+    assert_ne!(
+        before, want,
+        "{what}: the fresh model already gave these outputs"
+    );
+    assert_eq!(f(&back).into_data(), want, "{what}");
+}
+
+#[test]
+fn every_model_round_trips_through_safetensors() {
+    let dev = Device::flex();
+    let z = |n: usize| Tensor::<2>::random([2, n], burn::tensor::Distribution::Default, &dev);
+    let labels = || Some(Tensor::<1, burn::tensor::Int>::from_ints([1, 3], &dev));
+
+    for cfg in [
+        MlpGanConfig::new(784),
+        MlpGanConfig::new(784).with_num_classes(Some(10)),
+        MlpGanConfig::new(784)
+            .with_num_classes(Some(10))
+            .with_spectral_norm(true),
+    ] {
+        let what = format!("MLP GAN {cfg:?}");
+        let x = z(784);
+        round_trip(
+            &what,
+            cfg.init_generator(&dev).unwrap(),
+            cfg.init_generator(&dev).unwrap(),
+            |g| g.forward(z(64).zeros_like() + 0.5, labels()),
+        );
+        round_trip(
+            &what,
+            cfg.init_discriminator(&dev).unwrap(),
+            cfg.init_discriminator(&dev).unwrap(),
+            |d| d.forward(x.clone(), labels()),
+        );
+    }
+    for cfg in [
+        DcganConfig::new(),
+        DcganConfig::new()
+            .with_num_classes(Some(10))
+            .with_spectral_norm(true),
+        DcganConfig::new().with_discriminator_batch_norm(false),
+        DcganConfig::faces64(),
+    ] {
+        let what = format!("DCGAN {cfg:?}");
+        let x = z(cfg.data_dim());
+        let y = || {
+            cfg.num_classes
+                .map(|_| Tensor::<1, burn::tensor::Int>::from_ints([1, 3], &dev))
+        };
+        let zz = z(cfg.latent_dim);
+        round_trip(
+            &what,
+            cfg.init_generator(&dev).unwrap(),
+            cfg.init_generator(&dev).unwrap(),
+            |g| g.forward(zz.clone(), y()),
+        );
+        round_trip(
+            &what,
+            cfg.init_discriminator(&dev).unwrap(),
+            cfg.init_discriminator(&dev).unwrap(),
+            |d| d.forward(x.clone(), y()),
+        );
+    }
+    for cfg in [
+        MlpVaeConfig::mnist(),
+        MlpVaeConfig::mnist().with_likelihood(Likelihood::GaussianLearned),
+    ] {
+        let x = z(784);
+        round_trip(
+            &format!("{cfg:?}"),
+            cfg.init(&dev).unwrap(),
+            cfg.init(&dev).unwrap(),
+            |v| v.decode(v.encode(x.clone(), None).mean, None),
+        );
+    }
+    for cfg in [ConvVaeConfig::new(), ConvVaeConfig::faces(3)] {
+        let x = z(cfg.channels * cfg.image_size * cfg.image_size);
+        round_trip(
+            &format!("{cfg:?}"),
+            cfg.init(&dev).unwrap(),
+            cfg.init(&dev).unwrap(),
+            |v| v.decode(v.encode(x.clone(), None).mean, None),
+        );
+    }
+    let t = Tensor::<1>::from_floats([3.0, 700.0], &dev);
+    for cfg in [
+        UNetConfig::for_size(28, 1)
+            .with_base_channels(8)
+            .with_num_classes(Some(10)),
+        UNetConfig::compact(32, 3).with_channel_mults(vec![1, 2, 2, 2]),
+    ] {
+        let x = z(cfg.image_channels * cfg.image_size * cfg.image_size);
+        round_trip(
+            &format!("{cfg:?}"),
+            cfg.init(&dev).unwrap(),
+            cfg.init(&dev).unwrap(),
+            |u| {
+                Denoiser::forward(
+                    u,
+                    x.clone(),
+                    t.clone(),
+                    cfg.num_classes.map(|_| Tensor::from_ints([1, 10], &dev)),
+                )
+            },
+        );
+    }
+    let cfg = MlpDenoiserConfig::new(2).with_num_classes(Some(3));
+    let x = z(2);
+    round_trip(
+        "MlpDenoiser",
+        cfg.init(&dev).unwrap(),
+        cfg.init(&dev).unwrap(),
+        |m| m.forward(x.clone(), t.clone(), Some(Tensor::from_ints([0, 3], &dev))),
+    );
 }

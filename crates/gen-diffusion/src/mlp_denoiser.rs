@@ -93,6 +93,11 @@ pub struct MlpDenoiser {
     features: usize,
 }
 
+/// No PyTorch twin: its own field names (`input`, `cond.linear1`,
+/// `cond.linear2`, `cond.classes`, `blocks.<i>.<0|1>`, `output`) in
+/// PyTorch's layouts.
+impl gen_core::interop::TorchModule for MlpDenoiser {}
+
 impl Denoiser for MlpDenoiser {
     fn features(&self) -> usize {
         self.features
