@@ -72,6 +72,10 @@ fn export_matches_pytorch<M: TorchModule + Clone>(model: &M, fresh: M, torch_fil
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ours.safetensors");
     save_safetensors(model, &path).unwrap();
+    // For the PyTorch side of the check (make_fixtures.py --check DIR).
+    if let Some(dir) = std::env::var_os("TORCH_INTEROP_EXPORT_DIR") {
+        save_safetensors(model, Path::new(&dir).join(torch_file)).unwrap();
+    }
     let mut ours = SafetensorsStore::from_file(&path);
     let mut theirs = SafetensorsStore::from_file(fixture(torch_file));
     let ours_keys = ours.keys().unwrap();
