@@ -37,3 +37,7 @@ pub use gen_vae as vae;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/interop.md")]
+pub struct InteropDoctests;
