@@ -6,9 +6,9 @@
 //!
 //! The model is the project's MNIST preset [`UNetConfig::for_size`]`(28, 1)`
 //! (base 32, levels `[1, 2, 2]`, attention at 7x7, 4 heads), which is
-//! larger than `bench_ddpm.py`'s UNet (the side-by-side runner,
-//! `examples/bench_side_by_side.rs`, has that one layer for layer; see
-//! `docs/benchmarks.md`).
+//! larger than `bench_ddpm.py`'s UNet (that one is
+//! `UNetConfig::compact(28, 1)`, which the side-by-side runner,
+//! `examples/bench_side_by_side.rs`, times; see `docs/benchmarks.md`).
 //!
 //! ```text
 //! cargo bench --bench ddpm_unet

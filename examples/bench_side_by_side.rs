@@ -26,11 +26,15 @@
 //!   `bench_vae.py`'s conv VAE) trained by [`VaeTrainer`] (Adam 1e-3,
 //!   Bernoulli ELBO summed over pixels, batch mean). The encoder reads the
 //!   `[0, 1]` targets (PyTorch's reads `[-1, 1]`): the same arithmetic.
-//! - `ddpm_unet`: the UNet of `bench_ddpm.py` layer for layer
-//!   (`benches/reference/ddpm_unet.rs`; gen-diffusion's `UNet` cannot take
-//!   that shape), epsilon-prediction MSE at uniform t of a 1000-step linear
-//!   schedule, plain Adam 2e-4. `--mode sample` times full 50-step DDIM runs
-//!   (eta 0) after `--warmup` UNet evaluations, as the script does.
+//! - `ddpm_unet`: gen-diffusion's [`UNet`] built from
+//!   [`UNetConfig::compact`]`(28, 1)`, which is `bench_ddpm.py`'s UNet
+//!   (same modules, 583,713 parameters, the same function given the same
+//!   weights: `tests/unet_reference.rs`), epsilon-prediction MSE at
+//!   uniform t of a 1000-step linear schedule, plain Adam 2e-4 (not
+//!   `DiffusionTrainer`, which also clips and keeps an EMA copy).
+//!   `--mode sample` times full 50-step DDIM runs (eta 0) after `--warmup`
+//!   UNet evaluations, as the script does. The script's `--no-attn` has no
+//!   counterpart (the compact UNet always has its middle attention).
 //!
 //! The thread count sizes the rayon pool that burn-flex (and
 //! burn-ndarray's own loops) run on, and the benchmark runs on a thread of
@@ -50,16 +54,14 @@ use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use generative::core::{self as gcore, Batch, SeededRng, TrainStep};
+use generative::diffusion::{UNet, UNetConfig};
 use generative::gan::{DcganConfig, GanTrainer, GanTrainingConfig, MlpGanConfig};
 use generative::vae::{ConvVaeConfig, VaeTrainer, VaeTrainingConfig};
 use serde_json::{Value, json};
 
 #[path = "../benches/reference/dcgan.rs"]
 mod dcgan;
-#[path = "../benches/reference/ddpm_unet.rs"]
-mod ddpm_unet;
 use dcgan::{LATENT, RefDiscriminator, RefGenerator};
-use ddpm_unet::ReferenceUNet;
 
 /// Side of the images.
 const SIDE: usize = 28;
@@ -148,7 +150,8 @@ struct Args {
     /// DDIM steps of one sampling run.
     #[arg(long, default_value_t = 50)]
     ddim_steps: usize,
-    /// The UNet without its attention block.
+    /// The script's UNet without its attention block: not available (the
+    /// compact UNet always has it); an error.
     #[arg(long)]
     no_attn: bool,
     /// dcgan only: the project's model, or the bench-local copy (with
@@ -338,11 +341,11 @@ fn run(args: &Args) -> gcore::Result<Value> {
         },
         Model::ConvVae => vae(args, &device)?,
         Model::DdpmUnet => match args.mode {
-            Mode::Train => ddpm_train(args, &device),
+            Mode::Train => ddpm_train(args, &device)?,
             Mode::Sample => {
                 // The script's warm-up is `max(1, warmup)` UNet evaluations.
                 warmup = warmup.max(1);
-                ddpm_sample(args, warmup, &device)
+                ddpm_sample(args, warmup, &device)?
             }
         },
     };
@@ -513,11 +516,21 @@ fn per_example(values: Vec<f32>, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
 }
 
+/// `bench_ddpm.py`'s UNet: gen-diffusion's compact layout.
+fn ddpm_unet(args: &Args, device: &Device) -> gcore::Result<UNet> {
+    if args.no_attn {
+        return Err(gcore::Error::Unsupported(
+            "--no-attn: gen-diffusion's compact UNet always has its middle attention".into(),
+        ));
+    }
+    Ok(UNetConfig::compact(SIDE, 1).init(device)?)
+}
+
 /// `bench_ddpm.py --mode train`: noise a batch at uniform t, predict the
 /// noise, MSE, one Adam step.
-fn ddpm_train(args: &Args, device: &Device) -> Prepared {
+fn ddpm_train(args: &Args, device: &Device) -> gcore::Result<Prepared> {
     let ad = device.clone().autodiff();
-    let mut model = ReferenceUNet::new(!args.no_attn, &ad);
+    let mut model = ddpm_unet(args, &ad)?;
     let params = BTreeMap::from([("unet", model.num_params())]);
     let mut opt: ModuleOptimizer = AdamConfig::new().init();
     let acp = alpha_bars();
@@ -527,7 +540,7 @@ fn ddpm_train(args: &Args, device: &Device) -> Prepared {
         .into_iter()
         .map(|x| x.reshape([b, 1, SIDE, SIDE]))
         .collect();
-    Prepared {
+    Ok(Prepared {
         step: Box::new(move |i| {
             let x0 = data[i % DATA_BATCHES].clone();
             let ts: Vec<usize> = (0..b).map(|_| rng.below(T)).collect();
@@ -542,22 +555,24 @@ fn ddpm_train(args: &Args, device: &Device) -> Prepared {
                 TensorData::new(ts.iter().map(|&t| t as f32).collect(), [b]),
                 &ad,
             );
-            let loss = (model.forward(xt, t) - eps).powi_scalar(2).mean();
+            let loss = (model.forward_images(xt, t, None) - eps)
+                .powi_scalar(2)
+                .mean();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = opt.step(2e-4, model.clone(), grads);
             Ok(())
         }),
         params,
-        extra: json!({"attn": !args.no_attn}),
+        extra: json!({"attn": true}),
         images_per_step: b,
-    }
+    })
 }
 
 /// `bench_ddpm.py --mode sample`: one iteration is a full deterministic
 /// DDIM run (eta 0) of `--ddim-steps` evaluations at
 /// `round(linspace(999, 0, n))`.
-fn ddpm_sample(args: &Args, warmup: usize, device: &Device) -> Prepared {
-    let model = ReferenceUNet::new(!args.no_attn, device);
+fn ddpm_sample(args: &Args, warmup: usize, device: &Device) -> gcore::Result<Prepared> {
+    let model = ddpm_unet(args, device)?;
     let params = BTreeMap::from([("unet", model.num_params())]);
     let acp = alpha_bars();
     let n = args.ddim_steps.max(1);
@@ -577,7 +592,7 @@ fn ddpm_sample(args: &Args, warmup: usize, device: &Device) -> Prepared {
     // A run of `limit` steps: the warm-up uses `warmup` evaluations, every
     // timed iteration the full run.
     let mut calls = 0usize;
-    Prepared {
+    Ok(Prepared {
         step: Box::new(move |_| {
             let limit = if calls < warmup { 1 } else { n };
             calls += 1;
@@ -585,7 +600,8 @@ fn ddpm_sample(args: &Args, warmup: usize, device: &Device) -> Prepared {
             for (i, &t) in ts.iter().enumerate().take(limit) {
                 let a_t = acp[t];
                 let a_prev = ts.get(i + 1).map_or(1.0, |&p| acp[p]);
-                let eps = model.forward(x.clone(), Tensor::full([b], t as f32, &device));
+                let eps =
+                    model.forward_images(x.clone(), Tensor::full([b], t as f32, &device), None);
                 let x0 = (x - eps.clone() * (1.0 - a_t).sqrt()) / a_t.sqrt();
                 x = x0 * a_prev.sqrt() + eps * (1.0 - a_prev).sqrt();
             }
@@ -594,9 +610,9 @@ fn ddpm_sample(args: &Args, warmup: usize, device: &Device) -> Prepared {
         }),
         params,
         extra: json!({
-            "attn": !args.no_attn,
+            "attn": true,
             "ddim_steps": n,
         }),
         images_per_step: b,
-    }
+    })
 }

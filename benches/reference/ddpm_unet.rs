@@ -1,8 +1,10 @@
 //! The small DDPM UNet of `../shared/bench/pytorch/bench_ddpm.py`, layer for
-//! layer, on burn's modules: the architecture the side-by-side runner
-//! compares with PyTorch. The project's own [`UNet`] (gen-diffusion) cannot
-//! be configured into this shape (see `docs/benchmarks.md`), so the
-//! comparison of burn with PyTorch on the same network uses this copy.
+//! layer, on burn's modules, with the script's names. The project's own
+//! [`UNet`] (gen-diffusion) has this topology as
+//! `UNetConfig::compact(28, 1)`, which the side-by-side runner now uses;
+//! this copy stays for `examples/bench_ops.rs` (each layer timed at its own
+//! shape) and for `tests/unet_reference.rs`, which checks that the compact
+//! UNet computes this network's function given its weights.
 //!
 //! ```text
 //! time emb: sinusoidal(32) -> Linear(32,128) SiLU Linear(128,128)

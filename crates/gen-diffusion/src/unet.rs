@@ -913,6 +913,7 @@ mod tests {
 
     /// The attention written out with loops in `f64` from the module's
     /// weights: `x + proj(o)`, `o` per head from `softmax(q^T k / sqrt(d))`.
+    #[allow(clippy::needless_range_loop)] // index loops read as the formula
     fn attention_by_hand(att: &Attention, x: &Tensor<4>, heads: usize) -> Vec<f64> {
         let [b, c, h, w] = x.dims();
         let n = h * w;
