@@ -30,16 +30,14 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use clap::Parser;
-use generative::core::{
-    self as gcore, CheckpointStore, Sample, SeededRng, StateReader, ValueRange,
-};
+use common::{GanConfig, RunFolder, RunModel};
+use generative::core::{self as gcore, Sample, SeededRng, ValueRange};
 use generative::data::{
     Binarize, IdxExamples, IdxImages, IdxKind, Loader, Split, Subset, Transform, Verify,
 };
 use generative::diffusion::{Diffusion, DiffusionTrainingConfig, SamplerKind, UNetConfig};
-use generative::gan::{DcganConfig, MlpGanConfig};
 use generative::vae::{Evaluation, Vae, VaeConfig, evaluate};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// Score a saved model's samples (and a VAE's likelihood) on MNIST.
@@ -82,14 +80,6 @@ struct Args {
     device: Option<String>,
 }
 
-/// A GAN generator's shape as gan_mnist saves it.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", content = "config", rename_all = "snake_case")]
-enum GanConfig {
-    MlpGan(MlpGanConfig),
-    Dcgan(DcganConfig),
-}
-
 /// The printed report.
 #[derive(Serialize)]
 struct Report {
@@ -110,22 +100,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
-    let config_path = args.run.join("config.json");
-    let text =
-        std::fs::read_to_string(&config_path).map_err(|e| gcore::Error::io(&config_path, e))?;
-    let config: Value = serde_json::from_str(&text).map_err(|e| {
-        gcore::Error::Data(format!("{}: not a run config: {e}", config_path.display()))
-    })?;
-    let checkpoint = match &args.checkpoint {
-        Some(dir) => dir.clone(),
-        None => {
-            let store = CheckpointStore::new(args.run.join("checkpoints"), usize::MAX);
-            store.latest()?.map(|(_, dir)| dir).ok_or_else(|| {
-                gcore::Error::checkpoint(store.root(), "no checkpoint in this run folder")
-            })?
-        }
-    };
-    let reader = CheckpointStore::open(&checkpoint)?;
+    let run = RunFolder::open(&args.run, args.checkpoint.as_deref())?;
     let reference = common::mnist_test_images(&args.data, &device)?;
     let available = reference.dims()[0];
     if !(2..=available).contains(&args.test_images) {
@@ -135,35 +110,21 @@ fn run(args: &Args) -> gcore::Result<()> {
         ));
     }
     let reference = reference.narrow(0, 0, args.test_images);
-    let model_json = config.get("model").cloned().unwrap_or(Value::Null);
-    let kind = model_json.get("kind").and_then(Value::as_str).unwrap_or("");
-
-    let mut report = if config.get("unet").is_some() {
-        diffusion(args, &config, &reader, reference, &device)?
-    } else if matches!(kind, "mlp" | "conv") {
-        vae(args, &model_json, &reader, reference, &device)?
-    } else if matches!(kind, "mlp_gan" | "dcgan") {
-        gan(args, &model_json, &reader, reference, &device)?
-    } else {
-        return Err(gcore::Error::Data(format!(
-            "{}: no model this program knows (expected `unet`, or `model.kind` one of mlp, conv, \
-             mlp_gan, dcgan): was it written by vae_mnist, gan_mnist or diffusion_mnist?",
-            config_path.display()
-        )));
+    let mut report = match &run.model {
+        RunModel::Diffusion(config) => {
+            diffusion(args, &run, &config.0, &config.1, reference, &device)?
+        }
+        RunModel::Vae(config) => vae(args, &run, config, reference, &device)?,
+        RunModel::Gan(config) => gan(args, &run, config, reference, &device)?,
     };
     report.run = common::display(&args.run);
-    report.checkpoint = common::display(&checkpoint);
-    report.step = reader.manifest().step;
+    report.checkpoint = common::display(&run.checkpoint);
+    report.step = run.reader.manifest().step;
     println!(
         "{}",
         serde_json::to_string_pretty(&report).expect("a report serialises")
     );
     Ok(())
-}
-
-fn parse<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> gcore::Result<T> {
-    serde_json::from_value(value.clone())
-        .map_err(|e| gcore::Error::Data(format!("the run config's {what} is not readable: {e}")))
 }
 
 fn empty(
@@ -187,20 +148,19 @@ fn empty(
 
 fn vae(
     args: &Args,
-    model_json: &Value,
-    reader: &StateReader,
+    run: &RunFolder,
+    config: &VaeConfig,
     reference: burn::tensor::Tensor<4>,
     device: &Device,
 ) -> gcore::Result<Report> {
-    let config: VaeConfig = parse(model_json, "model")?;
-    match &config {
+    match config {
         VaeConfig::Mlp(c) => {
-            let model = reader.module("model", c.init(device)?)?;
-            vae_report(args, &model, model_json, reference, device)
+            let model = run.reader.module("model", c.init(device)?)?;
+            vae_report(args, &model, &run.model_json, reference, device)
         }
         VaeConfig::Conv(c) => {
-            let model = reader.module("model", c.init(device)?)?;
-            vae_report(args, &model, model_json, reference, device)
+            let model = run.reader.module("model", c.init(device)?)?;
+            vae_report(args, &model, &run.model_json, reference, device)
         }
     }
 }
@@ -258,15 +218,15 @@ fn vae_report<M: Vae + Sample<2>>(
 
 fn gan(
     args: &Args,
-    model_json: &Value,
-    reader: &StateReader,
+    run: &RunFolder,
+    config: &GanConfig,
     reference: burn::tensor::Tensor<4>,
     device: &Device,
 ) -> gcore::Result<Report> {
-    let part = weights_part(args, reader, "generator_ema", "generator");
-    let quality = match parse::<GanConfig>(model_json, "model")? {
+    let part = run.weights_part("generator_ema", "generator", args.no_ema);
+    let quality = match config {
         GanConfig::MlpGan(c) => {
-            let g = reader.module(part, c.init_generator(device)?)?;
+            let g = run.reader.module(part, c.init_generator(device)?)?;
             common::sample_quality(
                 &g,
                 args.samples,
@@ -276,7 +236,7 @@ fn gan(
             )?
         }
         GanConfig::Dcgan(c) => {
-            let g = reader.module(part, c.init_generator(device)?)?;
+            let g = run.reader.module(part, c.init_generator(device)?)?;
             common::sample_quality(
                 &g,
                 args.samples,
@@ -286,18 +246,17 @@ fn gan(
             )?
         }
     };
-    Ok(empty("gan", model_json.clone(), part, quality))
+    Ok(empty("gan", run.model_json.clone(), part, quality))
 }
 
 fn diffusion(
     args: &Args,
-    config: &Value,
-    reader: &StateReader,
+    run: &RunFolder,
+    unet: &UNetConfig,
+    training: &DiffusionTrainingConfig,
     reference: burn::tensor::Tensor<4>,
     device: &Device,
 ) -> gcore::Result<Report> {
-    let unet: UNetConfig = parse(&config["unet"], "unet")?;
-    let training: DiffusionTrainingConfig = parse(&config["training"], "training")?;
     let sampler: SamplerKind = match args.sampler.as_str() {
         "ddpm" => SamplerKind::Ddpm,
         "ddim" => SamplerKind::Ddim { eta: 0.0 },
@@ -310,8 +269,8 @@ fn diffusion(
             ));
         }
     };
-    let part = weights_part(args, reader, "ema", "model");
-    let net = reader.module(part, unet.init(device)?)?;
+    let part = run.weights_part("ema", "model", args.no_ema);
+    let net = run.reader.module(part, unet.init(device)?)?;
     let model = Diffusion::new(
         net,
         training.noise_schedule()?,
@@ -327,22 +286,10 @@ fn diffusion(
         reference,
         device,
     )?;
-    let mut report = empty("diffusion", config["unet"].clone(), part, quality);
+    let mut report = empty("diffusion", run.config["unet"].clone(), part, quality);
     report.sampler = Some(format!(
         "{} with {} steps, guidance {}",
         args.sampler, args.steps, args.guidance
     ));
     Ok(report)
-}
-
-/// The EMA part when the checkpoint has it and it is wanted, else the raw
-/// weights.
-fn weights_part(
-    args: &Args,
-    reader: &StateReader,
-    ema: &'static str,
-    raw: &'static str,
-) -> &'static str {
-    let has_ema = reader.manifest().parts.iter().any(|p| p.name == ema);
-    if has_ema && !args.no_ema { ema } else { raw }
 }

@@ -1,25 +1,31 @@
-//! The `evaluate` example on a run folder written through the library: it
-//! rebuilds the model from `config.json`, loads the newest checkpoint and
-//! prints one JSON object. Needs MNIST's test images from ../shared/data
-//! for the scores; without them it must say so clearly.
+//! The `evaluate` and `export_torch` examples on a run folder written
+//! through the library: they rebuild the model from `config.json` and load
+//! the newest checkpoint; `evaluate` prints one JSON object (it needs
+//! MNIST's test images from ../shared/data for the scores, and without them
+//! must say so clearly), `export_torch` writes a safetensors file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
-use generative::core::{Progress, SeededRng, Trainer, TrainerConfig};
+use generative::core::interop::load_safetensors;
+use generative::core::{CheckpointStore, Progress, SeededRng, Trainer, TrainerConfig};
 use generative::data::TensorDataset;
 use generative::vae::{MlpVaeConfig, VaeConfig, VaeTrainer, VaeTrainingConfig};
 
 fn evaluate(args: &[&str]) -> Output {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/evaluate
+    example("evaluate", args)
+}
+
+fn example(name: &str, args: &[&str]) -> Output {
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
     let bin = exe
         .parent()
         .and_then(Path::parent)
         .unwrap()
         .join("examples")
-        .join(format!("evaluate{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
         "{} not built: run `cargo test`",
@@ -113,4 +119,83 @@ fn folders_that_are_not_runs_are_clear_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no checkpoint"), "{stderr}");
+}
+
+#[test]
+fn exports_a_saved_vae_for_pytorch() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    vae_run(&run);
+    let file = dir.path().join("vae.safetensors");
+    let out = example(
+        "export_torch",
+        &[
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+            "--list",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("10 tensors"), "{stdout}");
+    assert!(stdout.contains("encoder.0.weight"), "{stdout}");
+    assert!(stdout.contains("[16, 784]"), "{stdout}");
+
+    // The file holds the checkpoint's weights.
+    let dev = Device::flex();
+    let cfg = MlpVaeConfig::mnist()
+        .with_hidden(vec![16])
+        .with_latent_dim(4);
+    let exported = load_safetensors(cfg.init(&dev).unwrap(), &file).unwrap();
+    let (_, newest) = CheckpointStore::new(run.join("checkpoints"), 9)
+        .latest()
+        .unwrap()
+        .unwrap();
+    let saved = CheckpointStore::open(&newest)
+        .unwrap()
+        .module("model", cfg.init(&dev).unwrap())
+        .unwrap();
+    let x = burn::tensor::Tensor::<2>::ones([2, 784], &dev);
+    use generative::vae::Vae;
+    assert_eq!(
+        exported.encode(x.clone(), None).mean.into_data(),
+        saved.encode(x, None).mean.into_data()
+    );
+
+    // A VAE has no discriminator; a folder that is not a run says so.
+    let out = example(
+        "export_torch",
+        &[
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+            "--discriminator",
+            "d.safetensors",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("only a GAN run has a discriminator"),
+        "{stderr}"
+    );
+    let out = example(
+        "export_torch",
+        &[
+            "--run",
+            dir.path().to_str().unwrap(),
+            "--out",
+            "x.safetensors",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("config.json") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
