@@ -471,7 +471,7 @@ where
 {
     store
         .get_all_tensors()
-        .map(|all| all.clone())
+        .cloned()
         .map_err(|e| InteropError::Read {
             path: path.to_owned(),
             reason: e.to_string(),
