@@ -94,28 +94,21 @@ fn run(args: &Args) -> gcore::Result<()> {
             let mut d_meta = meta.clone();
             d_meta.insert("weights".into(), "discriminator".into());
             match config {
-                GanConfig::MlpGan(c) => {
-                    let g = run.reader.module(part, c.init_generator(&device)?)?;
-                    write(args, &g, &args.out, &meta)?;
-                    if let Some(path) = &args.discriminator {
-                        let d = run
-                            .reader
-                            .module("discriminator", c.init_discriminator(&device)?)?;
-                        write(args, &d, path, &d_meta)?;
-                    }
-                }
-                GanConfig::Dcgan(c) => {
-                    let g = run.reader.module(part, c.init_generator(&device)?)?;
-                    write(args, &g, &args.out, &meta)?;
-                    if let Some(path) = &args.discriminator {
-                        let d = run
-                            .reader
-                            .module("discriminator", c.init_discriminator(&device)?)?;
-                        write(args, &d, path, &d_meta)?;
-                    }
-                }
+                GanConfig::MlpGan(c) => write_gan(
+                    args,
+                    &run,
+                    (c.init_generator(&device)?, c.init_discriminator(&device)?),
+                    part,
+                    (&meta, &d_meta),
+                ),
+                GanConfig::Dcgan(c) => write_gan(
+                    args,
+                    &run,
+                    (c.init_generator(&device)?, c.init_discriminator(&device)?),
+                    part,
+                    (&meta, &d_meta),
+                ),
             }
-            Ok(())
         }
         RunModel::Diffusion(config) => {
             let part = run.weights_part("ema", "model", args.no_ema);
@@ -127,6 +120,22 @@ fn run(args: &Args) -> gcore::Result<()> {
             write(args, &net, &args.out, &meta)
         }
     }
+}
+
+/// Writes the generator (weights `part`) to `--out` and, when asked, the
+/// discriminator to `--discriminator`.
+fn write_gan<G: TorchModule, D: TorchModule>(
+    args: &Args,
+    run: &RunFolder,
+    (g, d): (G, D),
+    part: &str,
+    (g_meta, d_meta): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+) -> gcore::Result<()> {
+    write(args, &run.reader.module(part, g)?, &args.out, g_meta)?;
+    if let Some(path) = &args.discriminator {
+        write(args, &run.reader.module("discriminator", d)?, path, d_meta)?;
+    }
+    Ok(())
 }
 
 /// Saves `model` to `path` and reports what was written.

@@ -19,7 +19,7 @@ use generative::core::interop::{
 };
 use generative::diffusion::{Denoiser, MlpDenoiserConfig, UNetConfig};
 use generative::gan::loss::GanLoss;
-use generative::gan::{DcganConfig, MlpGanConfig};
+use generative::gan::{DcganConfig, Discriminator, Generator, MlpGanConfig};
 use generative::vae::{ConvVaeConfig, Likelihood, MlpVaeConfig, Vae};
 
 const TOLERANCE: f64 = 1e-5;
@@ -103,126 +103,117 @@ fn export_matches_pytorch<M: TorchModule + Clone>(model: &M, fresh: M, torch_fil
     load_safetensors(fresh, &path).unwrap()
 }
 
+/// PyTorch's G(z), D(x) and, with `losses`, bench_*gan.py's two losses
+/// (non-saturating BCE with logits) for a GAN whose weights came from the
+/// fixtures; the outputs' keys are `fake<suffix>` and `d_real<suffix>`.
+fn check_gan<G: Generator, D: Discriminator>(
+    what: &str,
+    (g, d): (&G, &D),
+    io: &BTreeMap<String, TensorData>,
+    suffix: &str,
+    losses: bool,
+    dev: &Device,
+) {
+    let z: Tensor<2> = tensor(io, "z", dev);
+    let real: Tensor<4> = tensor(io, "real", dev);
+    let fake = g.generate(z, None);
+    assert_close(
+        &format!("{what} G(z)"),
+        fake.clone(),
+        &io[&format!("fake{suffix}")],
+    );
+    let d_real = d.logits(real.flatten(1, 3), None);
+    assert_close(
+        &format!("{what} D(x)"),
+        d_real.clone(),
+        &io[&format!("d_real{suffix}")],
+    );
+    if !losses {
+        return;
+    }
+    let d_fake = d.logits(fake, None);
+    let loss = GanLoss::NonSaturating;
+    assert_close(
+        &format!("{what} D loss"),
+        loss.discriminator(d_real, d_fake.clone()),
+        &io["loss_d"],
+    );
+    assert_close(
+        &format!("{what} G loss"),
+        loss.generator(d_fake),
+        &io["loss_g"],
+    );
+}
+
+/// Exports both networks (checked against PyTorch's files by
+/// [`export_matches_pytorch`]) and checks that the re-imported ones give
+/// the same outputs.
+fn gan_round_trip<G: Generator + TorchModule + Clone, D: Discriminator + TorchModule + Clone>(
+    g: &G,
+    d: &D,
+    fresh: (G, D),
+    files: [&str; 2],
+    io: &BTreeMap<String, TensorData>,
+    dev: &Device,
+) {
+    let z: Tensor<2> = tensor(io, "z", dev);
+    let real: Tensor<2> = tensor::<4>(io, "real", dev).flatten(1, 3);
+    let g2 = export_matches_pytorch(g, fresh.0, files[0]);
+    let d2 = export_matches_pytorch(d, fresh.1, files[1]);
+    assert_eq!(
+        g2.generate(z.clone(), None).into_data(),
+        g.generate(z, None).into_data()
+    );
+    assert_eq!(
+        d2.logits(real.clone(), None).into_data(),
+        d.logits(real, None).into_data()
+    );
+}
+
 #[test]
 fn mlp_gan_matches_pytorch() {
     let dev = Device::flex();
     let cfg = MlpGanConfig::new(784);
-    let g = load_safetensors(
-        cfg.init_generator(&dev).unwrap(),
-        fixture("mlp_gan_g.safetensors"),
-    )
-    .unwrap();
-    let d = load_safetensors(
-        cfg.init_discriminator(&dev).unwrap(),
-        fixture("mlp_gan_d.safetensors"),
-    )
-    .unwrap();
-    let io = read("mlp_gan.io.safetensors");
-    let z: Tensor<2> = tensor(&io, "z", &dev);
-    let real: Tensor<4> = tensor(&io, "real", &dev);
-    let real: Tensor<2> = real.flatten(1, 3);
-
-    let fake = g.forward(z.clone(), None);
-    assert_close("MLP G(z)", fake.clone(), &io["fake"]);
-    let d_real = d.forward(real.clone(), None);
-    assert_close("MLP D(x)", d_real.clone(), &io["d_real"]);
-    let d_fake = d.forward(fake, None);
-    let loss = GanLoss::NonSaturating;
-    assert_close(
-        "MLP GAN D loss",
-        loss.discriminator(d_real, d_fake.clone()),
-        &io["loss_d"],
-    );
-    assert_close("MLP GAN G loss", loss.generator(d_fake), &io["loss_g"]);
-
-    let g2 = export_matches_pytorch(
-        &g,
-        cfg.init_generator(&dev).unwrap(),
-        "mlp_gan_g.safetensors",
-    );
-    let d2 = export_matches_pytorch(
-        &d,
+    let g = load(cfg.init_generator(&dev).unwrap(), "mlp_gan_g.safetensors");
+    let d = load(
         cfg.init_discriminator(&dev).unwrap(),
         "mlp_gan_d.safetensors",
     );
-    assert_eq!(
-        g2.forward(z.clone(), None).into_data(),
-        g.forward(z, None).into_data()
+    let io = read("mlp_gan.io.safetensors");
+    check_gan("MLP GAN", (&g, &d), &io, "", true, &dev);
+    let fresh = (
+        cfg.init_generator(&dev).unwrap(),
+        cfg.init_discriminator(&dev).unwrap(),
     );
-    assert_eq!(
-        d2.forward(real.clone(), None).into_data(),
-        d.forward(real, None).into_data()
-    );
+    let files = ["mlp_gan_g.safetensors", "mlp_gan_d.safetensors"];
+    gan_round_trip(&g, &d, fresh, files, &io, &dev);
 }
 
 #[test]
 fn dcgan_matches_pytorch_in_eval_and_training_mode() {
     let dev = Device::flex();
     let cfg = DcganConfig::new();
-    let load = |dev: &Device| {
-        let g = load_safetensors(
-            cfg.init_generator(dev).unwrap(),
-            fixture("dcgan_g.safetensors"),
-        )
-        .unwrap();
-        let d = load_safetensors(
-            cfg.init_discriminator(dev).unwrap(),
-            fixture("dcgan_d.safetensors"),
-        )
-        .unwrap();
-        (g, d)
-    };
+    let files = ["dcgan_g.safetensors", "dcgan_d.safetensors"];
     let io = read("dcgan.io.safetensors");
-
-    // Inference: BatchNorm uses the running statistics PyTorch saved.
-    let (g, d) = load(&dev);
-    let z: Tensor<2> = tensor(&io, "z", &dev);
-    let real: Tensor<4> = tensor(&io, "real", &dev);
-    let real: Tensor<2> = real.flatten(1, 3);
-    assert_close(
-        "DCGAN G(z), eval",
-        g.forward(z.clone(), None),
-        &io["fake_eval"],
-    );
-    assert_close(
-        "DCGAN D(x), eval",
-        d.forward(real.clone(), None),
-        &io["d_real_eval"],
-    );
-
-    // Training: on an autodiff device BatchNorm uses the batch statistics.
-    let ad = dev.clone().autodiff();
-    let (g_t, d_t) = load(&ad);
-    let z_t: Tensor<2> = tensor(&io, "z", &ad);
-    let real_t: Tensor<4> = tensor(&io, "real", &ad);
-    let real_t: Tensor<2> = real_t.flatten(1, 3);
-    let fake = g_t.forward(z_t, None);
-    assert_close("DCGAN G(z), train", fake.clone(), &io["fake_train"]);
-    let d_real = d_t.forward(real_t, None);
-    assert_close("DCGAN D(x), train", d_real.clone(), &io["d_real_train"]);
-    let d_fake = d_t.forward(fake, None);
-    let loss = GanLoss::NonSaturating;
-    assert_close(
-        "DCGAN D loss",
-        loss.discriminator(d_real, d_fake.clone()),
-        &io["loss_d"],
-    );
-    assert_close("DCGAN G loss", loss.generator(d_fake), &io["loss_g"]);
-
-    let g2 = export_matches_pytorch(&g, cfg.init_generator(&dev).unwrap(), "dcgan_g.safetensors");
-    let d2 = export_matches_pytorch(
-        &d,
-        cfg.init_discriminator(&dev).unwrap(),
-        "dcgan_d.safetensors",
-    );
-    assert_eq!(
-        g2.forward(z.clone(), None).into_data(),
-        g.forward(z, None).into_data()
-    );
-    assert_eq!(
-        d2.forward(real.clone(), None).into_data(),
-        d.forward(real, None).into_data()
-    );
+    for (mode, dev) in [
+        // Inference: BatchNorm uses the running statistics PyTorch saved.
+        ("_eval", dev.clone()),
+        // Training: on an autodiff device BatchNorm uses the batch's.
+        ("_train", dev.clone().autodiff()),
+    ] {
+        let g = load(cfg.init_generator(&dev).unwrap(), files[0]);
+        let d = load(cfg.init_discriminator(&dev).unwrap(), files[1]);
+        // PyTorch computed the losses in training mode.
+        let losses = mode == "_train";
+        check_gan(&format!("DCGAN{mode}"), (&g, &d), &io, mode, losses, &dev);
+        if mode == "_eval" {
+            let fresh = (
+                cfg.init_generator(&dev).unwrap(),
+                cfg.init_discriminator(&dev).unwrap(),
+            );
+            gan_round_trip(&g, &d, fresh, files, &io, &dev);
+        }
+    }
 }
 
 #[test]
