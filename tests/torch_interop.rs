@@ -258,6 +258,31 @@ fn conv_vae_matches_pytorch_from_safetensors_and_from_a_pt_file() {
         );
     }
 
+    // A checkpoint dict: the state dict under "model", beside "step".
+    let nested = load_pytorch(
+        cfg.init(&dev).unwrap(),
+        fixture("conv_vae_checkpoint.pt"),
+        Some("model"),
+    )
+    .unwrap();
+    assert_eq!(
+        nested.encode(x.clone(), None).mean.into_data(),
+        from_pt.encode(x.clone(), None).mean.into_data()
+    );
+    let err = load_pytorch(
+        cfg.init(&dev).unwrap(),
+        fixture("conv_vae_checkpoint.pt"),
+        None,
+    )
+    .unwrap_err();
+    // Without the key the names carry the dict's prefix, and the error
+    // shows it.
+    assert!(
+        matches!(&err, InteropError::Mismatch { unexpected, .. }
+            if unexpected.contains(&"model.mu.weight".to_string())),
+        "{err}"
+    );
+
     let back = export_matches_pytorch(&from_st, cfg.init(&dev).unwrap(), "conv_vae.safetensors");
     assert_eq!(
         back.encode(x.clone(), None).mean.into_data(),
