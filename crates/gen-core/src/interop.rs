@@ -256,10 +256,9 @@ impl fmt::Display for MismatchList<'_> {
 
 /// The model's tensors by PyTorch key, checking that keys are unique.
 fn key_table<M: TorchModule>(model: &M) -> Result<BTreeMap<String, TorchTensor>, InteropError> {
-    let mut table = BTreeMap::new();
+    let mut table: BTreeMap<String, TorchTensor> = BTreeMap::new();
     for t in torch_state(model) {
         if let Some(old) = table.get(&t.key) {
-            let old: &TorchTensor = old;
             return Err(InteropError::DuplicateKey {
                 key: t.key.clone(),
                 first: old.path.clone(),
@@ -354,10 +353,19 @@ pub fn to_safetensors_bytes<M: TorchModule>(
     model: &M,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, InteropError> {
-    key_table(model)?;
+    // One traversal: the names are checked for collisions as the tensors
+    // are read back.
+    let mut paths: HashMap<String, String> = HashMap::new();
     let mut blobs = BTreeMap::new();
     for t in model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false) {
         let key = model.torch_key(&t.name);
+        if let Some(first) = paths.insert(key.clone(), t.name.clone()) {
+            return Err(InteropError::DuplicateKey {
+                key,
+                first,
+                second: t.name,
+            });
+        }
         let data = bridge::to_data(&t).map_err(|e| InteropError::Read {
             path: PathBuf::from("<model>"),
             reason: format!("reading tensor `{}` back from the device: {e}", t.name),
