@@ -1,4 +1,4 @@
-//! Calibrates the sample-quality metrics of `gen_core::classifier`: every
+//! Calibrates the sample-quality metrics of `gen_eval::classifier`: every
 //! metric for sets whose quality is known, against the 10,000 MNIST test
 //! images. Prints one JSON object per case (stdout) and the wall time
 //! (stderr); `docs/metrics.md` holds the table it produced.
@@ -22,9 +22,9 @@ use std::time::Instant;
 
 use burn::tensor::{Tensor, TensorData};
 use clap::Parser;
-use generative::core::classifier::{ImageQuality, QualityConfig, QualityReport};
 use generative::core::{self as gcore, SeededRng};
 use generative::data::{IdxImages, IdxKind, Split, Verify};
+use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport};
 use serde::Serialize;
 
 /// Print each sample-quality metric for reference cases against MNIST's test set.

@@ -41,14 +41,15 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
 use generative::core::{
-    self as gcore, BatchSource, GridOptions, ImageQuality, QualityConfig, QualityReport, SeededRng,
-    Trainer, TrainerConfig, ValueRange, rng::seed_device, rng::with_seed, save_grid,
+    self as gcore, BatchSource, GridOptions, SeededRng, Trainer, TrainerConfig, ValueRange,
+    rng::seed_device, rng::with_seed, save_grid,
 };
 use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
 use generative::diffusion::{
     BetaSchedule, DiffusionTrainer, DiffusionTrainingConfig, LossWeighting, Prediction,
     SamplerKind, Trajectory, UNet, UNetConfig, sample, sample_trajectory, vlb,
 };
+use generative::eval::{ImageQuality, QualityConfig, QualityReport};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Serialize, ValueEnum)]

@@ -36,12 +36,12 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
-use generative::core::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
 };
 use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
+use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::gan::conditional::labels_tensor;
 use generative::gan::{
     DcganConfig, Discriminator, GanLoss, GanTrainer, GanTrainingConfig, Generator,

@@ -21,10 +21,11 @@ use std::process::ExitCode;
 use burn::tensor::Tensor;
 use clap::Parser;
 use generative::core::{
-    self as gcore, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, distance,
-    rng::seed_device, save_grid,
+    self as gcore, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, rng::seed_device,
+    save_grid,
 };
 use generative::data::{Digits, Examples, Loader, digits};
+use generative::eval::distance;
 use generative::gan::{GanTrainer, GanTrainingConfig, MlpGanConfig, MlpGenerator};
 use serde::Serialize;
 

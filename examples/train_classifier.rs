@@ -1,9 +1,9 @@
 //! Trains the MNIST classifier behind the sample-quality metrics
-//! (`gen_core::classifier`) and writes its weights.
+//! (`gen_eval::classifier`) and writes its weights.
 //!
 //! ```text
 //! cargo run --release --example train_classifier -- \
-//!     --data ../shared/data/mnist --out crates/gen-core/weights/mnist-classifier.bpk
+//!     --data ../shared/data/mnist --out crates/gen-eval/weights/mnist-classifier.bpk
 //! ```
 //!
 //! Adam with a cosine learning-rate decay, random shifts of up to
@@ -23,9 +23,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
-use generative::core::classifier::{MnistClassifier, MnistClassifierConfig};
 use generative::core::{self as gcore, SeededRng, rng::with_seed};
 use generative::data::{IdxImages, IdxKind, Split, Verify};
+use generative::eval::classifier::{MnistClassifier, MnistClassifierConfig};
 use serde::Serialize;
 
 /// Train the MNIST classifier of the sample-quality metrics.

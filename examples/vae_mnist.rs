@@ -304,7 +304,7 @@ fn run<M: Vae + Sample<2>>(
         "test set ({} images): -ELBO {:.2} nats per image ({:.4} bits/dim)",
         eval.examples,
         eval.neg_elbo,
-        gcore::metrics::bits_per_dim(eval.neg_elbo, 784)
+        gcore::nats::bits_per_dim(eval.neg_elbo, 784)
     );
     if let Some(nll) = eval.nll {
         println!(

@@ -6,6 +6,7 @@
 //! | name | crate | what it holds |
 //! |---|---|---|
 //! | [`core`] | `gen-core` | devices, the `Sample` and `TrainStep` traits, the `Trainer` (progress, metrics, checkpoints, resume), seeding, PNG grids, distances, errors |
+//! | [`eval`] | `gen-eval` | the pretrained MNIST classifier, classifier-FID, KID, precision/recall, MMD and energy distance |
 //! | [`data`] | `gen-data` | the embedded UCI digits, toy 2-D sets, MNIST, image folders, CelebA, transforms, a seeded parallel loader |
 //! | [`gan`] | `gen-gan` | the MLP GAN and the adversarial trainer |
 //! | [`vae`] | `gen-vae` | variational autoencoders |
@@ -30,6 +31,7 @@ pub use burn;
 pub use gen_core as core;
 pub use gen_data as data;
 pub use gen_diffusion as diffusion;
+pub use gen_eval as eval;
 pub use gen_gan as gan;
 pub use gen_vae as vae;
 

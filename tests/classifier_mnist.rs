@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use generative::core::classifier::{ImageQuality, MnistClassifier, QualityConfig};
 use generative::data::{IdxImages, IdxKind, Split, Verify};
+use generative::eval::classifier::{ImageQuality, MnistClassifier, QualityConfig};
 
 fn mnist() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");

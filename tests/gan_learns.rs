@@ -6,8 +6,9 @@
 mod common;
 
 use burn::tensor::Device;
-use generative::core::{Sample, SeededRng, distance::mmd_rbf};
+use generative::core::{Sample, SeededRng};
 use generative::data::Toy2d;
+use generative::eval::distance::mmd_rbf;
 use generative::gan::{GanLoss, GanTrainingConfig, GradientPenaltyConfig, PenaltyDirection};
 
 const BANDWIDTHS: [f64; 4] = [0.2, 0.5, 1.0, 2.0];

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
-use generative::core::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::core::{
     self as gcore, BatchSource, CheckpointStore, Sample, SeededRng, StateReader, ValueRange,
 };
 use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
 use generative::diffusion::{DiffusionTrainingConfig, UNetConfig};
+use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::gan::{DcganConfig, MlpGanConfig};
 use generative::vae::VaeConfig;
 use serde_json::Value;

@@ -12,9 +12,7 @@
 //! | [`checkpoint`] | the checkpoint format and its store |
 //! | [`rng`] | [`SeededRng`]: host-side, serialisable randomness that is the same on every backend |
 //! | [`grid`] | PNG grids of grey or RGB image batches |
-//! | [`distance`] | MMD and energy distance between sample sets |
-//! | [`metrics`] | Fréchet distance, KID, classifier score, class coverage, precision/recall, bits per dimension |
-//! | [`classifier`] | [`MnistClassifier`] (pretrained, embedded) and [`ImageQuality`]: classifier-FID, KID, classifier score, coverage, precision/recall of generated digits |
+//! | [`nats`] | likelihood units: bits per dimension, log-mean-exp |
 //! | [`interop`] | [`TorchModule`](interop::TorchModule): weights in and out of PyTorch as safetensors and `state_dict` files, in PyTorch's names and layouts |
 //! | [`error`] | [`Error`], which the other crates wrap |
 //!
@@ -31,22 +29,17 @@
 //! ```
 
 pub mod checkpoint;
-pub mod classifier;
 pub mod device;
-pub mod distance;
 pub mod error;
 pub mod grid;
 pub mod interop;
-pub mod metrics;
+pub mod nats;
 pub mod rng;
 pub mod sample;
 pub mod train;
 pub mod trainer;
 
 pub use checkpoint::{CheckpointStore, StateReader, StateWriter};
-pub use classifier::{
-    ImageQuality, MnistClassifier, MnistClassifierConfig, QualityConfig, QualityReport,
-};
 pub use device::Backend;
 pub use error::{Error, Result};
 pub use grid::{GridOptions, ValueRange, save_grid};

@@ -3,7 +3,6 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Int, Tensor};
-use gen_core::distance::mmd_rbf;
 use gen_core::rng::with_seed;
 use gen_core::{
     Batch, BatchSource, CheckpointStore, Error as CoreError, Progress, Sample, SeededRng,
@@ -15,6 +14,7 @@ use gen_diffusion::{
     MlpDenoiser, MlpDenoiserConfig, NoiseSchedule, Prediction, SamplerKind, Spacing, Trajectory,
     UNetConfig, guided_output, sample, sample_trajectory,
 };
+use gen_eval::distance::mmd_rbf;
 
 const BANDWIDTHS: [f64; 3] = [0.1, 0.5, 2.0];
 

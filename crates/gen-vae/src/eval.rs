@@ -8,7 +8,7 @@
 //! a VAE's test log-likelihood.
 
 use burn::tensor::{Device, Tensor};
-use gen_core::metrics::{bits_per_dim, log_mean_exp};
+use gen_core::nats::{bits_per_dim, log_mean_exp};
 use gen_core::{BatchSource, Error as CoreError, SeededRng};
 use serde::{Deserialize, Serialize};
 

@@ -9,13 +9,13 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{MnistClassifier, check_images, to_unit_range};
-use crate::error::{Error, Result, ensure_nonzero};
-use crate::grid::ValueRange;
 use crate::metrics::{
     FeatureStats, class_coverage, classifier_score, density_coverage, frechet_distance,
     kernel_inception_distance, precision_recall,
 };
-use crate::rng::SeededRng;
+use gen_core::SeededRng;
+use gen_core::ValueRange;
+use gen_core::error::{Error, Result, ensure_nonzero};
 
 /// How [`ImageQuality`] runs the classifier and the metrics.
 #[derive(Config, Debug, PartialEq)]
@@ -169,7 +169,7 @@ pub struct QualityReport {
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use gen_core::classifier::{ImageQuality, QualityConfig};
+/// use gen_eval::classifier::{ImageQuality, QualityConfig};
 /// use gen_core::SeededRng;
 ///
 /// let dev = Device::flex();

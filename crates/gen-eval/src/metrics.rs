@@ -16,8 +16,8 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::error::{Error, Result};
-use crate::rng::SeededRng;
+use gen_core::SeededRng;
+use gen_core::error::{Error, Result};
 
 /// Row `i` of a row-major matrix of width `dim`.
 fn row(s: &[f32], dim: usize, i: usize) -> &[f32] {
@@ -137,7 +137,7 @@ pub fn kernel_inception_distance(
     seed: u64,
 ) -> Result<(f64, f64)> {
     let (n, m) = (rows(x, dim, "kid")?, rows(y, dim, "kid")?);
-    crate::error::ensure_nonzero("subsets", subsets)?;
+    gen_core::error::ensure_nonzero("subsets", subsets)?;
     if subset_size < 2 || subset_size > n.min(m) {
         return Err(Error::config(
             "subset_size",
@@ -325,22 +325,6 @@ pub fn density_coverage(real: &[f32], fake: &[f32], dim: usize, k: usize) -> Res
     Ok((inside as f64 / (k * m) as f64, coverage))
 }
 
-/// Converts a negative log-likelihood in nats per example to bits per
-/// dimension.
-pub fn bits_per_dim(nats_per_example: f64, dims: usize) -> f64 {
-    nats_per_example / (dims as f64 * std::f64::consts::LN_2)
-}
-
-/// `log(mean(exp(values)))`, computed stably: the importance-sampled
-/// log-likelihood from `k` log-weights (IWAE).
-pub fn log_mean_exp(values: &[f64]) -> f64 {
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
-    max + (values.iter().map(|v| (v - max).exp()).sum::<f64>() / values.len() as f64).ln()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,15 +499,5 @@ mod tests {
         assert!((d - 0.2).abs() < 1e-12, "{d}"); // in 1 ball of k = 5
         assert!(c < 0.01, "{c}");
         assert!(density_coverage(&real, &collapsed, 2, 0).is_err());
-    }
-
-    #[test]
-    fn units() {
-        assert!((bits_per_dim(784.0 * std::f64::consts::LN_2, 784) - 1.0).abs() < 1e-12);
-        assert!((log_mean_exp(&[0.0, 0.0]) - 0.0).abs() < 1e-12);
-        assert!((log_mean_exp(&[1000.0, 1000.0]) - 1000.0).abs() < 1e-9);
-        let v = [-1.0, -2.0, -3.0];
-        let direct = (v.iter().map(|x: &f64| x.exp()).sum::<f64>() / 3.0).ln();
-        assert!((log_mean_exp(&v) - direct).abs() < 1e-12);
     }
 }

@@ -12,7 +12,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::error::{Error, Result};
+use gen_core::error::{Error, Result};
 
 /// Squared Euclidean distances between the rows of `x` `[n, d]` and `y`
 /// `[m, d]`: `[n, m]`.
@@ -55,7 +55,7 @@ pub fn mmd_rbf(x: Tensor<2>, y: Tensor<2>, bandwidths: &[f64]) -> Result<f64> {
         return Err(Error::config("bandwidths", "needs at least one bandwidth"));
     }
     for &s in bandwidths {
-        crate::error::ensure_positive("bandwidths", s)?;
+        gen_core::error::ensure_positive("bandwidths", s)?;
     }
     let kernel = |d2: Tensor<2>| {
         let mut acc = d2.zeros_like();
@@ -91,8 +91,8 @@ pub fn energy_distance(x: Tensor<2>, y: Tensor<2>) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SeededRng;
     use burn::tensor::Device;
+    use gen_core::SeededRng;
 
     fn gaussian(rng: &mut SeededRng, n: usize, shift: f32, dev: &Device) -> Tensor<2> {
         rng.normal([n, 2], dev) + shift

@@ -16,7 +16,7 @@
 //! [`MnistClassifier::pretrained`] loads weights embedded in the crate
 //! (`weights/mnist-classifier.bpk`, 0.86 MB, trained by
 //! `examples/train_classifier.rs`; the command and its test accuracy are in
-//! `crates/gen-core/weights/README.md`). [`ImageQuality`] turns its features
+//! `crates/gen-eval/weights/README.md`). [`ImageQuality`] turns its features
 //! and class probabilities into the metrics of [`crate::metrics`].
 //!
 //! # Input contract
@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use burn::tensor::{Device, Tensor};
-//! use gen_core::classifier::MnistClassifier;
+//! use gen_eval::classifier::MnistClassifier;
 //!
 //! let dev = Device::flex();
 //! let net = MnistClassifier::pretrained(&dev)?;
@@ -50,9 +50,9 @@ use burn::store::ModuleRecord;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Bytes, Device, Tensor};
 
-use crate::error::{Error, Result, ensure_nonzero};
-use crate::grid::ValueRange;
-use crate::rng::init_now;
+use gen_core::ValueRange;
+use gen_core::error::{Error, Result, ensure_nonzero};
+use gen_core::rng::init_now;
 
 /// The image side the classifier takes (MNIST's 28).
 pub const IMAGE_SIZE: usize = 28;
@@ -101,12 +101,12 @@ impl MnistClassifierConfig {
                 format!("must be at least 2, found {}", self.classes),
             ));
         }
-        crate::error::ensure_unit_interval("dropout", self.dropout)
+        gen_core::error::ensure_unit_interval("dropout", self.dropout)
     }
 
     /// Builds an untrained classifier on `device` (burn's default
     /// initialisation, drawn now from the device's generator: seed it with
-    /// [`crate::rng::with_seed`] for reproducible weights).
+    /// [`gen_core::rng::with_seed`] for reproducible weights).
     ///
     /// # Errors
     /// As [`validate`](Self::validate).
@@ -348,7 +348,7 @@ mod tests {
         let dev = dev();
         let net = MnistClassifier::pretrained(&dev).unwrap();
         assert_eq!((net.feature_dim(), net.num_classes()), (128, 10));
-        let x: Tensor<4> = crate::rng::SeededRng::new(0).uniform([6, 1, 28, 28], 0.0, 1.0, &dev);
+        let x: Tensor<4> = gen_core::SeededRng::new(0).uniform([6, 1, 28, 28], 0.0, 1.0, &dev);
         let p = net.probs(x).unwrap();
         assert_eq!(p.dims(), [6, 10]);
         let p: Vec<f32> = p.into_data().try_to_vec().unwrap();
@@ -362,7 +362,7 @@ mod tests {
     #[test]
     fn pretrained_agrees_across_cpu_backends() {
         let flex = dev();
-        let x: Tensor<4> = crate::rng::SeededRng::new(3).uniform([4, 1, 28, 28], 0.0, 1.0, &flex);
+        let x: Tensor<4> = gen_core::SeededRng::new(3).uniform([4, 1, 28, 28], 0.0, 1.0, &flex);
         let logits = |device: &Device| -> Vec<f32> {
             let net = MnistClassifier::pretrained(device).unwrap();
             net.logits(x.clone().to_device(device))
@@ -375,8 +375,8 @@ mod tests {
         // ndarray is compiled in under `--workspace` (the root package's
         // dev-dependencies turn it on); the GPU backends are left to their
         // own parity tests.
-        if crate::device::Backend::NdArray.is_compiled() {
-            let got = logits(&crate::device::Backend::NdArray.device().unwrap());
+        if gen_core::Backend::NdArray.is_compiled() {
+            let got = logits(&gen_core::Backend::NdArray.device().unwrap());
             for (a, b) in want.iter().zip(&got) {
                 assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "{a} vs {b}");
             }
@@ -399,7 +399,7 @@ mod tests {
     #[test]
     fn weights_round_trip_and_reject_other_shapes() {
         let dev = dev();
-        let net = crate::rng::with_seed(1, &dev, || {
+        let net = gen_core::rng::with_seed(1, &dev, || {
             MnistClassifierConfig::new()
                 .with_conv1_channels(2)
                 .with_conv2_channels(3)
