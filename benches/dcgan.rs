@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
         let d = cfg.init_discriminator(&device).unwrap();
         let mut gan = GanTrainer::new(g, d, GanTrainingConfig::new(), &device).unwrap();
         let mut rng = SeededRng::new(0);
-        let real = rng.uniform([BATCH, cfg.data_dim()], -1.0, 1.0, &gan.device());
+        let real = rng.uniform([BATCH, cfg.features()], -1.0, 1.0, &gan.device());
 
         let mut group = c.benchmark_group(format!("dcgan/{backend}"));
         group.sample_size(10);

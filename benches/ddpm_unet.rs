@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
                 })
             })
         });
-        let ema = trainer.ema().clone();
+        let ema = trainer.sampler();
         let x = rng.normal([BATCH, 784], &device);
         let t = Tensor::<1>::full([BATCH], 500.0, &device);
         group.bench_function("unet_eval_b64", |b| {

@@ -326,7 +326,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         let mut sampler = SamplerKind::Ddim { eta: 0.0 }.build(&schedule, 20, prediction)?;
         let labels = labels_for(60);
         let x = sample(
-            m.ema(),
+            &m.sampler(),
             sampler.as_mut(),
             60,
             labels.as_deref(),
@@ -358,7 +358,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     );
 
     let inner = device.clone().inner();
-    let ema = model.ema().clone();
+    let ema = model.sampler();
     let mut results = Vec::new();
     let quality = if args.eval_samples > 0 && !samplers.is_empty() {
         let q = ImageQuality::pretrained(

@@ -165,7 +165,7 @@ fn vae(
     }
 }
 
-fn vae_report<M: Vae + Sample<2>>(
+fn vae_report<M: Vae + Sample>(
     args: &Args,
     model: &M,
     model_json: &Value,

@@ -36,13 +36,13 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
+use generative::core::labels::upload as labels_tensor;
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
 };
 use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
 use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
-use generative::gan::conditional::labels_tensor;
 use generative::gan::{
     DcganConfig, Discriminator, GanLoss, GanTrainer, GanTrainingConfig, Generator,
     GradientPenaltyConfig, MlpGanConfig,
@@ -205,18 +205,19 @@ fn run<G, D>(
     build: impl Fn(&Device) -> generative::gan::Result<(G, D)>,
 ) -> gcore::Result<()>
 where
-    G: Generator + Sample<2>,
+    G: Generator + Sample,
     D: Discriminator,
 {
     let device = common::device(args.device.as_deref())?;
-    let training = GanTrainingConfig::new()
-        .with_lr_generator(args.lr)
-        .with_lr_discriminator(args.lr)
+    let mut training = GanTrainingConfig::new()
+        .with_lr(args.lr)
         .with_loss(args.loss.into())
         .with_n_critic(args.n_critic)
         .with_clip(args.clip)
-        .with_gradient_penalty(args.gp.map(|w| GradientPenaltyConfig::new().with_weight(w)))
-        .with_ema_decay(args.ema);
+        .with_gradient_penalty(args.gp.map(|w| GradientPenaltyConfig::new().with_weight(w)));
+    if let Some(decay) = args.ema {
+        training = training.with_ema(decay);
+    }
     training.validate()?;
     let per_epoch = 60_000 / args.batch_size.max(1) as u64 / args.n_critic.max(1) as u64;
     let schedule = match args.steps {
@@ -269,11 +270,11 @@ where
     let out = args.out.clone();
     let started = Instant::now();
     let outcome = trainer.fit_with(&mut gan, &mut train, &mut rng, |epoch, gan| {
-        pictures(gan.sampler(), &format!("{epoch:03}"), &out, &device)?;
+        pictures(&gan.sampler(), &format!("{epoch:03}"), &out, &device)?;
         Ok(Some(format!("epoch {epoch}: pictures written")))
     })?;
     let train_seconds = started.elapsed().as_secs_f64();
-    pictures(gan.sampler(), "final", &out, &device)?;
+    pictures(&gan.sampler(), "final", &out, &device)?;
     println!(
         "trained steps {}..{} in {:.1} s ({:.3} epochs)",
         outcome.start_step,
@@ -285,7 +286,7 @@ where
     if args.eval_samples >= 2 {
         let eval_start = Instant::now();
         let evaluation = evaluate(
-            gan.sampler(),
+            &gan.sampler(),
             args.eval_samples,
             load(Split::Test)?,
             &device,
@@ -327,19 +328,18 @@ where
 
 /// Samples `n` images `[n, 1, 28, 28]` in [-1, 1]; conditional models get
 /// the labels 0..9 in turn, which are returned.
-fn draw<G: Generator + Sample<2>>(
+fn draw<G: Generator + Sample>(
     g: &G,
     n: usize,
     rng: &mut SeededRng,
     device: &Device,
 ) -> gcore::Result<(Tensor<4>, Option<Vec<usize>>)> {
-    let labels: Option<Vec<usize>> =
-        Generator::num_classes(g).map(|k| (0..n).map(|i| i % k).collect());
+    let labels: Option<Vec<usize>> = g.num_classes().map(|k| (0..n).map(|i| i % k).collect());
     let x = g.sample(n, labels.as_deref(), rng, device)?;
     Ok((x.reshape([n, 1, 28, 28]), labels))
 }
 
-fn evaluate<G: Generator + Sample<2>>(
+fn evaluate<G: Generator + Sample>(
     g: &G,
     n: usize,
     test: IdxImages,
@@ -400,7 +400,7 @@ fn evaluate<G: Generator + Sample<2>>(
 }
 
 /// The pictures: samples, interpolations, and one row per digit.
-fn pictures<G: Generator + Sample<2>>(
+fn pictures<G: Generator + Sample>(
     g: &G,
     tag: &str,
     out: &Path,
@@ -426,7 +426,7 @@ fn pictures<G: Generator + Sample<2>>(
         }
     }
     let z = Tensor::cat(zs, 0);
-    let labels = Generator::num_classes(g).map(|k| {
+    let labels = g.num_classes().map(|k| {
         labels_tensor(
             &(0..rows * steps)
                 .map(|i| (i / steps) % k)
@@ -441,7 +441,7 @@ fn pictures<G: Generator + Sample<2>>(
         &grid(steps),
     )?;
 
-    if let Some(k) = Generator::num_classes(g) {
+    if let Some(k) = g.num_classes() {
         let labels: Vec<usize> = (0..k).flat_map(|d| [d; 10]).collect();
         let x = g.sample(labels.len(), Some(&labels), &mut rng, device)?;
         save_grid(

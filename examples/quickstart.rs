@@ -78,9 +78,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         .with_latent_dim(32)
         .with_generator_hidden(vec![128, 256])
         .with_discriminator_hidden(vec![256, 128]);
-    let training = GanTrainingConfig::new()
-        .with_lr_generator(args.lr)
-        .with_lr_discriminator(args.lr);
+    let training = GanTrainingConfig::new().with_lr(args.lr);
     let trainer = Trainer::new(
         TrainerConfig::new()
             .with_steps(args.steps)

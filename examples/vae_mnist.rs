@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     common::exit(result)
 }
 
-fn run<M: Vae + Sample<2>>(
+fn run<M: Vae + Sample>(
     args: &Args,
     model_config: &VaeConfig,
     build: impl Fn(&Device) -> gcore::Result<M>,
@@ -247,7 +247,7 @@ fn run<M: Vae + Sample<2>>(
         &mut SeededRng::new(u64::MAX),
     )?;
     let strip_ends = |i: usize| probe.data.clone().narrow(0, i, 1);
-    let label = model.classes().map(|_| probe_labels[0]);
+    let label = model.num_classes().map(|_| probe_labels[0]);
     let mut strips = Vec::new();
     for (a, b) in [(0, 1), (2, 3), (4, 5), (6, 7)] {
         strips.push(visual::interpolation(
@@ -350,7 +350,7 @@ fn label_vec(labels: &Option<Tensor<1, burn::tensor::Int>>) -> Vec<usize> {
 }
 
 /// The per-epoch pictures: prior samples and test reconstructions.
-fn pictures<M: Vae + Sample<2>>(
+fn pictures<M: Vae + Sample>(
     model: &M,
     epoch: u64,
     probe: &Tensor<2>,
@@ -365,7 +365,7 @@ fn pictures<M: Vae + Sample<2>>(
             .range(ValueRange::ZeroToOne)
     };
     let mut rng = SeededRng::new(0);
-    let samples = match model.classes() {
+    let samples = match model.num_classes() {
         // One row per digit.
         Some(k) => {
             let labels: Vec<usize> = (0..k).flat_map(|d| [d; 8]).collect();
@@ -378,7 +378,7 @@ fn pictures<M: Vae + Sample<2>>(
         out.join(format!("samples-{epoch:03}.png")),
         &grid(8),
     )?;
-    let labels = model.classes().map(|_| &probe_labels[..16]);
+    let labels = model.num_classes().map(|_| &probe_labels[..16]);
     let recon = visual::reconstructions(model, probe.clone().narrow(0, 0, 16), labels, device)?;
     save_grid(
         visual::images(recon, [1, 28, 28])?,

@@ -43,7 +43,7 @@ fn variants_are_deterministic_too() {
             .with_gradient_penalty(Some(
                 GradientPenaltyConfig::new().with_direction(PenaltyDirection::Random),
             ))
-            .with_ema_decay(Some(0.9));
+            .with_ema(0.9);
         let cfg = common::toy_config()
             .with_num_classes(Some(8))
             .with_spectral_norm(true);

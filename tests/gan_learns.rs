@@ -59,9 +59,7 @@ fn learns(
 }
 
 fn fast() -> GanTrainingConfig {
-    GanTrainingConfig::new()
-        .with_lr_generator(1e-3)
-        .with_lr_discriminator(1e-3)
+    GanTrainingConfig::new().with_lr(1e-3)
 }
 
 #[test]
@@ -177,7 +175,7 @@ fn wgan_with_random_direction_penalty_and_ema_learns() {
             GradientPenaltyConfig::new().with_direction(PenaltyDirection::Random),
         ))
         .with_n_critic(5)
-        .with_ema_decay(Some(0.99));
+        .with_ema(0.99);
     let _ = learns(
         "Wasserstein + random-direction penalty + EMA",
         training,

@@ -104,11 +104,8 @@ fn invalid_numbers() {
         &["--batch-size", "0", "--out", &out],
         "`batch_size` must be at least 1",
     );
-    fails_with(&["--lr", "0", "--out", &out], "`lr_generator` must be > 0");
-    fails_with(
-        &["--lr", "-0.1", "--out", &out],
-        "`lr_generator` must be > 0",
-    );
+    fails_with(&["--lr", "0", "--out", &out], "`lr` must be > 0");
+    fails_with(&["--lr", "-0.1", "--out", &out], "`lr` must be > 0");
     fails_with(
         &["--steps", "0", "--out", &out],
         "`steps` or `epochs` must be at least 1",

@@ -196,8 +196,9 @@ fn nan_stops_training_and_keeps_the_last_good_checkpoint() {
         inner: loader(),
         from: 5,
     };
+    let mut diverged = fresh(5);
     let err = common::trainer(10, 2, dir.path())
-        .fit(&mut fresh(5), &mut data, &mut SeededRng::new(1))
+        .fit(&mut diverged, &mut data, &mut SeededRng::new(1))
         .unwrap_err();
     assert!(matches!(err, Error::NonFinite { step: 5, .. }), "{err}");
     assert!(err.to_string().contains("last good checkpoint is kept"));
@@ -206,6 +207,16 @@ fn nan_stops_training_and_keeps_the_last_good_checkpoint() {
     // It loads.
     let mut gan = fresh(5);
     CheckpointStore::load(&latest, &mut gan).unwrap();
+    // The NaN step changed nothing: both models in memory are those of a
+    // straight run of 5 steps (the discriminator's update of step 5 was
+    // undone with the generator's).
+    let mut straight = fresh(5);
+    let other = tempfile::tempdir().unwrap();
+    common::trainer(5, 0, other.path())
+        .fit(&mut straight, &mut loader(), &mut SeededRng::new(1))
+        .unwrap();
+    assert_eq!(all_params(&diverged), all_params(&straight));
+    assert_eq!(diverged.steps_done(), 5);
 }
 
 /// A conditional, spectrally normalised GAN with a penalty and an EMA of G:
@@ -216,7 +227,7 @@ fn resume_restores_the_ema_and_spectral_state() {
     use generative::gan::GradientPenaltyConfig;
     let training = || {
         GanTrainingConfig::new()
-            .with_ema_decay(Some(0.9))
+            .with_ema(0.9)
             .with_gradient_penalty(Some(GradientPenaltyConfig::new()))
     };
     let cfg = || {
@@ -227,7 +238,7 @@ fn resume_restores_the_ema_and_spectral_state() {
     let gan = |seed| common::toy_gan_with(cfg(), seed, &Device::flex(), training());
     let all = |g: &common::Gan| {
         let mut p = all_params(g);
-        p.extend(common::params(g.sampler()));
+        p.extend(common::params(&g.sampler()));
         p
     };
     let straight_dir = tempfile::tempdir().unwrap();
@@ -241,7 +252,7 @@ fn resume_restores_the_ema_and_spectral_state() {
         .unwrap();
     let ckpt = checkpoint_dir(split_dir.path());
     assert!(ckpt.join("generator_ema.bpk").exists());
-    assert!(ckpt.join("ema_updates.json").exists());
+    assert!(ckpt.join("generator_progress.json").exists());
     let mut resumed = gan(999);
     common::trainer(STEPS, 0, split_dir.path())
         .resume(true)
@@ -252,7 +263,7 @@ fn resume_restores_the_ema_and_spectral_state() {
     let first = a.iter().zip(&b).position(|(x, y)| x != y);
     assert_eq!(first, None, "first differing value at {first:?}");
     assert!(
-        common::params(straight.sampler()) != common::params(straight.generator()),
+        common::params(&straight.sampler()) != common::params(straight.generator()),
         "the EMA differs from the generator"
     );
 }

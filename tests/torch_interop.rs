@@ -487,7 +487,7 @@ fn every_model_round_trips_through_safetensors() {
         DcganConfig::faces64(),
     ] {
         let what = format!("DCGAN {cfg:?}");
-        let x = z(cfg.data_dim());
+        let x = z(cfg.features());
         let y = || {
             cfg.num_classes
                 .map(|_| Tensor::<1, burn::tensor::Int>::from_ints([1, 3], &dev))

@@ -96,7 +96,7 @@ pub struct SampleQuality {
 /// # Errors
 /// When sampling fails or the samples are not 28x28 grey images.
 pub fn sample_quality(
-    model: &dyn Sample<2>,
+    model: &dyn Sample,
     n: usize,
     range: ValueRange,
     reference: Tensor<4>,

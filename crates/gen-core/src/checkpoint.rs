@@ -33,7 +33,12 @@ use crate::rng::SeededRng;
 use crate::train::Stateful;
 
 /// The manifest's format tag; bumped on incompatible changes.
-pub const FORMAT: &str = "gen-checkpoint/1";
+///
+/// Version 2 (the shared optimisation layer): every trained module is saved
+/// under the names of its [`Parts`](crate::optim::Parts), with its update
+/// count; version 1 checkpoints (one ad hoc layout per family) are refused
+/// with an error that says so.
+pub const FORMAT: &str = "gen-checkpoint/2";
 const MANIFEST: &str = "state.json";
 const PREFIX: &str = "step-";
 const TMP_SUFFIX: &str = ".tmp";
@@ -370,6 +375,16 @@ impl CheckpointStore {
         let bytes = fs::read(&path).map_err(|e| Error::checkpoint(&path, e.to_string()))?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::checkpoint(&path, format!("unreadable manifest: {e}")))?;
+        if manifest.format == "gen-checkpoint/1" {
+            return Err(Error::checkpoint(
+                &path,
+                format!(
+                    "format `gen-checkpoint/1` was written by an earlier version of this library, \
+                     whose parts are laid out differently; it cannot be resumed or loaded by this \
+                     one (`{FORMAT}`): train again, or use the version that wrote it"
+                ),
+            ));
+        }
         if manifest.format != FORMAT {
             return Err(Error::checkpoint(
                 &path,

@@ -117,6 +117,17 @@ pub enum Error {
     /// Weights could not be exchanged with PyTorch.
     #[error(transparent)]
     Interop(#[from] crate::interop::InteropError),
+
+    /// A class label that does not fit the model.
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
+
+    /// An error of a model or data crate that is not one of gen-core's
+    /// (an image size a DCGAN cannot build, a sampler step out of range,
+    /// an unreadable dataset file...), kept whole on its way through the
+    /// trainer: [`Error::downcast_ref`] gives it back with its variant.
+    #[error(transparent)]
+    Crate(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {
@@ -133,6 +144,29 @@ impl Error {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Wraps a crate's own error ([`Error::Crate`]).
+    pub fn wrap(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Crate(Box::new(error))
+    }
+
+    /// The crate error inside [`Error::Crate`], as its own type.
+    ///
+    /// ```
+    /// use gen_core::Error;
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("bad size {0}")]
+    /// struct SizeError(usize);
+    /// let e = Error::wrap(SizeError(30));
+    /// assert_eq!(e.downcast_ref::<SizeError>().map(|s| s.0), Some(30));
+    /// assert_eq!(e.to_string(), "bad size 30");
+    /// ```
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::Crate(inner) => inner.downcast_ref::<E>(),
+            _ => None,
         }
     }
 

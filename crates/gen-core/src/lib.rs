@@ -8,12 +8,14 @@
 //! | [`device`] | the one mapping from a backend name (`flex`, `ndarray`, `wgpu`, `cuda`) to a burn `Device` |
 //! | [`sample`] | [`Sample`]: draw `n` samples on a device, optionally conditioned on labels |
 //! | [`train`] | [`TrainStep`] (one optimisation step, single or adversarial), [`BatchSource`], [`Stateful`], [`Metrics`] |
+//! | [`optim`] | [`Optimized`](optim::Optimized): a module with burn's Adam/AdamW, a learning-rate schedule, clipping, a moving average and the non-finite guard |
 //! | [`trainer`] | [`Trainer`]: steps or epochs, progress, JSON-lines metrics, atomic checkpoints, resume |
 //! | [`checkpoint`] | the checkpoint format and its store |
 //! | [`rng`] | [`SeededRng`]: host-side, serialisable randomness that is the same on every backend |
 //! | [`grid`] | PNG grids of grey or RGB image batches |
 //! | [`nats`] | likelihood units: bits per dimension, log-mean-exp |
 //! | [`interop`] | [`TorchModule`](interop::TorchModule): weights in and out of PyTorch as safetensors and `state_dict` files, in PyTorch's names and layouts |
+//! | [`labels`] | class labels for every family: checks, upload, one-hot, the null class, [`LabelError`](labels::LabelError) |
 //! | [`error`] | [`Error`], which the other crates wrap |
 //!
 //! Models take `&Device` and have no backend type parameter (burn 0.22):
@@ -33,7 +35,9 @@ pub mod device;
 pub mod error;
 pub mod grid;
 pub mod interop;
+pub mod labels;
 pub mod nats;
+pub mod optim;
 pub mod rng;
 pub mod sample;
 pub mod train;

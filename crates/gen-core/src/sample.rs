@@ -1,68 +1,80 @@
-//! The sampling trait: every generative model can draw samples.
+//! The sampling trait: every generative model of continuous data can draw
+//! samples.
+//!
+//! Why one rank: every model of the workspace hands data around flat, as
+//! [`Batch`](crate::Batch) does (`[n, features]`), and says the shape of
+//! one example ([`Sample::example_shape`]); a consumer that wants images
+//! reshapes with [`Sample::sample_images`]. A rank parameter would only
+//! make `&dyn Sample` impossible to hold for models of different ranks.
+//! Token models (the autoregressive family) generate integer sequences
+//! and have their own decoding API.
 
 use burn::tensor::{Device, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::SeededRng;
 
-/// A model that draws samples of rank `D` (2 for vectors `[n, features]`,
-/// 4 for images `[n, channels, height, width]`).
+/// A model that draws samples, flat: `[n, features]`, where one example
+/// has the shape [`example_shape`](Self::example_shape).
 ///
 /// All randomness comes from `rng`, so the same generator state gives the
-/// same samples on every backend. Conditional models take one label per
-/// sample; unconditional ones accept only `None`.
-pub trait Sample<const D: usize> {
-    /// Draws `n` samples on `device`.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`](crate::Error::Unsupported) when labels are given
-    /// to an unconditional model (or omitted for a conditional one), and
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) when the labels
-    /// do not number `n` or are out of range.
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> Result<Tensor<D>>;
+/// same samples on every backend.
+///
+/// Labels follow gen-core's [`labels`](crate::labels) rules: a
+/// conditional model takes one label per sample in `0..num_classes`; an
+/// unconditional one refuses labels; `labels = None` asks for samples of
+/// the whole data distribution (a conditional model marginalises over its
+/// classes: by its null class when it has one, else by drawing each
+/// sample's class uniformly from `rng`).
+pub trait Sample {
+    /// The shape of one example: `[features]` for vectors,
+    /// `[channels, height, width]` for images.
+    fn example_shape(&self) -> Vec<usize>;
 
     /// The number of classes a conditional model accepts; `None` for an
     /// unconditional model.
     fn num_classes(&self) -> Option<usize> {
         None
     }
-}
 
-/// Checks the labels given to [`Sample::sample`] against the model's
-/// classes: the rule every implementation applies.
-pub fn check_labels(n: usize, labels: Option<&[usize]>, num_classes: Option<usize>) -> Result<()> {
-    use crate::Error;
-    match (labels, num_classes) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(Error::Unsupported(
-            "labels were given to an unconditional model".into(),
-        )),
-        (None, Some(k)) => Err(Error::Unsupported(format!(
-            "this model is conditional on {k} classes: give one label per sample"
-        ))),
-        (Some(l), Some(k)) => {
-            if l.len() != n {
-                return Err(Error::config(
-                    "labels",
-                    format!(
-                        "needs one label per sample: {n} samples, {} labels",
-                        l.len()
-                    ),
-                ));
-            }
-            match l.iter().find(|&&c| c >= k) {
-                Some(c) => Err(Error::config(
-                    "labels",
-                    format!("{c} is not a class in 0..{k}"),
-                )),
-                None => Ok(()),
-            }
-        }
+    /// Draws `n` samples on `device`, flat: `[n, features]`.
+    ///
+    /// # Errors
+    /// [`Error::Label`] for labels that break the rules above.
+    fn sample(
+        &self,
+        n: usize,
+        labels: Option<&[usize]>,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> Result<Tensor<2>>;
+
+    /// The number of values of one example (the product of
+    /// [`example_shape`](Self::example_shape)).
+    fn features(&self) -> usize {
+        self.example_shape().iter().product()
+    }
+
+    /// [`sample`](Self::sample) reshaped to images `[n, c, h, w]`.
+    ///
+    /// # Errors
+    /// As [`sample`](Self::sample), and [`Error::Shape`] for a model whose
+    /// examples are not images.
+    fn sample_images(
+        &self,
+        n: usize,
+        labels: Option<&[usize]>,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> Result<Tensor<4>> {
+        let shape = self.example_shape();
+        let [c, h, w] = shape[..] else {
+            return Err(Error::Shape {
+                what: "samples as images",
+                expected: "examples of shape [channels, height, width]".into(),
+                found: shape,
+            });
+        };
+        Ok(self.sample(n, labels, rng, device)?.reshape([n, c, h, w]))
     }
 }

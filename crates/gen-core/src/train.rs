@@ -11,6 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
+use crate::optim::Diverged;
 use crate::rng::SeededRng;
 
 /// One batch of training data, on a device.
@@ -58,6 +59,20 @@ impl Batch {
         self.attributes = Some(attributes);
         self
     }
+
+    /// The one batch of a step that takes one (`what` names the step in
+    /// the error).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for any other
+    /// count.
+    pub fn single(batches: Vec<Batch>, what: &str) -> Result<Batch> {
+        let count = batches.len();
+        let [batch]: [Batch; 1] = batches
+            .try_into()
+            .map_err(|_| crate::Error::Unsupported(format!("{what} takes 1 batch, got {count}")))?;
+        Ok(batch)
+    }
 }
 
 /// A deterministic, random-access source of batches.
@@ -77,9 +92,38 @@ pub trait BatchSource: Send {
     fn batch(&mut self, index: u64, device: &Device) -> Result<Batch>;
 }
 
+/// One metric's value: a host number, or a one-element tensor not read yet.
+#[derive(Clone, Debug)]
+enum Value {
+    Host(f64),
+    Device(Box<Tensor<1>>),
+}
+
 /// Named scalar metrics of one step, in the order they were pushed.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Metrics(Vec<(String, f64)>);
+///
+/// A value may stay on the device ([`push_tensor`](Self::push_tensor)):
+/// the [`Trainer`](crate::Trainer) reads the metrics of many steps at once
+/// ([`resolve_all`](Self::resolve_all)), every `log_every` steps and before
+/// each checkpoint, instead of waiting for the device after every step.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gen_core::Metrics;
+///
+/// let loss = Tensor::<1>::from_floats([0.25], &Device::flex());
+/// let mut m = Metrics::new().with("lr", 1e-3).with_tensor("loss", loss);
+/// assert!(!m.is_resolved());
+/// m.resolve();
+/// assert_eq!(m.get("loss"), Some(0.25));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Metrics(Vec<(String, Value)>);
+
+impl PartialEq for Metrics {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.iter().eq(other.iter())
+    }
+}
 
 impl Metrics {
     /// No metrics.
@@ -94,25 +138,116 @@ impl Metrics {
         self
     }
 
+    /// Adds a metric still on the device (builder style).
+    #[must_use]
+    pub fn with_tensor(mut self, name: impl Into<String>, value: Tensor<1>) -> Self {
+        self.push_tensor(name, value);
+        self
+    }
+
     /// Adds a metric.
     pub fn push(&mut self, name: impl Into<String>, value: f64) {
-        self.0.push((name.into(), value));
+        self.0.push((name.into(), Value::Host(value)));
     }
 
-    /// The value of a metric, if present.
+    /// Adds a metric that is still on the device: a one-element tensor (a
+    /// larger one is summed), detached, read later.
+    pub fn push_tensor(&mut self, name: impl Into<String>, value: Tensor<1>) {
+        let value = value.detach();
+        let value = if value.is_autodiff() {
+            value.inner()
+        } else {
+            value
+        };
+        let value = if value.dims() == [1] {
+            value
+        } else {
+            value.sum()
+        };
+        self.0.push((name.into(), Value::Device(Box::new(value))));
+    }
+
+    /// Whether every value is on the host.
+    pub fn is_resolved(&self) -> bool {
+        self.0.iter().all(|(_, v)| matches!(v, Value::Host(_)))
+    }
+
+    /// Reads the values still on the device, in one read.
+    pub fn resolve(&mut self) {
+        Self::resolve_all(std::slice::from_mut(self));
+    }
+
+    /// Reads the device values of many steps' metrics in one read per
+    /// device.
+    pub fn resolve_all(all: &mut [Metrics]) {
+        let mut pending: Vec<Tensor<1>> = Vec::new();
+        for m in all.iter() {
+            for (_, v) in &m.0 {
+                if let Value::Device(t) = v {
+                    pending.push(t.as_ref().clone());
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let values = read_all(pending);
+        let mut values = values.into_iter();
+        for m in all.iter_mut() {
+            for (_, v) in &mut m.0 {
+                if matches!(v, Value::Device(_)) {
+                    *v = Value::Host(values.next().unwrap_or(f64::NAN));
+                }
+            }
+        }
+    }
+
+    /// The value of a metric, if present (read from the device if needed).
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| host(v))
     }
 
-    /// Iterates over `(name, value)`.
+    /// Iterates over `(name, value)` (reading values still on the device
+    /// one by one: [`resolve`](Self::resolve) first).
     pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), *v))
+        self.0.iter().map(|(n, v)| (n.as_str(), host(v)))
     }
 
     /// The first metric that is NaN or infinite.
     pub fn first_non_finite(&self) -> Option<(&str, f64)> {
         self.iter().find(|(_, v)| !v.is_finite())
     }
+}
+
+fn host(v: &Value) -> f64 {
+    match v {
+        Value::Host(x) => *x,
+        Value::Device(t) => read_all(vec![t.as_ref().clone()])[0],
+    }
+}
+
+/// One-element tensors read together: one transfer per device.
+fn read_all(tensors: Vec<Tensor<1>>) -> Vec<f64> {
+    let n = tensors.len();
+    let mut out = vec![f64::NAN; n];
+    // Group by device (a model may report metrics from two devices).
+    let mut groups: Vec<(Device, Vec<usize>)> = Vec::new();
+    for (i, t) in tensors.iter().enumerate() {
+        let d = t.device();
+        match groups.iter_mut().find(|(g, _)| *g == d) {
+            Some((_, idx)) => idx.push(i),
+            None => groups.push((d, vec![i])),
+        }
+    }
+    for (_, idx) in groups {
+        let joined = Tensor::cat(idx.iter().map(|&i| tensors[i].clone()).collect(), 0);
+        if let Ok(values) = joined.into_data().convert::<f64>().try_into_vec::<f64>() {
+            for (&i, v) in idx.iter().zip(values) {
+                out[i] = v;
+            }
+        }
+    }
+    out
 }
 
 /// Everything a checkpoint must hold for a model to continue training:
@@ -151,9 +286,22 @@ pub trait TrainStep: Stateful + Send {
     fn device(&self) -> Device;
 
     /// Runs one step on `batches` (exactly [`batches_per_step`](Self::batches_per_step)
-    /// of them) and returns its metrics (losses, as host numbers).
+    /// of them) and returns its metrics (losses; they may stay on the
+    /// device until the trainer reads them).
     ///
     /// # Errors
     /// When the batches do not fit the model.
     fn step(&mut self, batches: Vec<Batch>, rng: &mut SeededRng) -> Result<Metrics>;
+
+    /// Checks the updates of the steps run since the last call, and keeps
+    /// them, or undoes them if a loss was not finite (see
+    /// [`optim::Guarded`](crate::optim::Guarded)). The trainer calls it
+    /// before each step, before each checkpoint, before `on_epoch` and at
+    /// the end; a model that checks its losses in `step` keeps the default.
+    ///
+    /// # Errors
+    /// The non-finite loss; the model is then as it was before the step.
+    fn settle(&mut self) -> std::result::Result<(), Diverged> {
+        Ok(())
+    }
 }

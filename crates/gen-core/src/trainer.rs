@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{CheckpointStore, write_atomic};
 use crate::error::{Error, Result};
+use crate::optim::Diverged;
 use crate::rng::SeededRng;
 use crate::train::{BatchSource, Metrics, TrainStep};
 
@@ -268,44 +269,69 @@ impl Trainer {
             .map_err(|e| Error::config("run_config", e.to_string()))?;
         write_atomic(&self.out_dir.join("config.json"), &config_json)?;
         let metrics_path = self.out_dir.join("metrics.jsonl");
-        let mut metrics_file = open_metrics(&metrics_path, start)?;
+        let metrics_file = open_metrics(&metrics_path, start)?;
 
         let device = model.device();
         let bar = self.bar(start, total);
         let clock = Instant::now();
-        let mut last = None;
+        let mut log = Log {
+            file: metrics_file,
+            path: metrics_path.clone(),
+            pending: Vec::new(),
+            last: None,
+        };
         let mut last_saved = None;
+        let diverged = |step: u64, d: Diverged, bar: &ProgressBar| {
+            bar.abandon();
+            Error::NonFinite {
+                step,
+                metric: d.metric,
+                value: d.value,
+            }
+        };
         for step in start..total {
             let first = step * per_step as u64;
             let batches = (0..per_step as u64)
                 .map(|k| data.batch(first + k, &device))
                 .collect::<Result<Vec<_>>>()?;
-            let metrics = model.step(batches, rng)?;
-            if let Some((name, value)) = metrics.first_non_finite() {
-                bar.abandon();
-                return Err(Error::NonFinite {
-                    step,
-                    metric: name.to_string(),
-                    value,
-                });
+            // The previous step's losses are checked now, while the device
+            // may still be busy with its update.
+            if step > start
+                && let Err(d) = model.settle()
+            {
+                log.discard_last();
+                log.flush(self, &bar, total)?;
+                return Err(diverged(step - 1, d, &bar));
             }
+            if log.pending.len() as u64 >= self.config.log_every {
+                log.flush(self, &bar, total)?;
+            }
+            let metrics = model.step(batches, rng)?;
             let done = step + 1;
             let epoch = (done * per_step as u64) as f64 / per_epoch as f64;
-            let line = metrics_line(done, epoch, clock.elapsed().as_secs_f64(), &metrics);
-            writeln!(metrics_file, "{line}").map_err(|e| Error::io(&metrics_path, e))?;
-            self.report(&bar, done, total, epoch, &metrics);
-            if self.config.checkpoint_every > 0 && done.is_multiple_of(self.config.checkpoint_every)
-            {
-                metrics_file
-                    .flush()
-                    .map_err(|e| Error::io(&metrics_path, e))?;
+            log.pending.push(Line {
+                step: done,
+                epoch,
+                elapsed: clock.elapsed().as_secs_f64(),
+                metrics,
+            });
+            bar.set_position(done);
+            let checkpoint_due = self.config.checkpoint_every > 0
+                && done.is_multiple_of(self.config.checkpoint_every);
+            let epochs_done = done * per_step as u64 / per_epoch as u64;
+            let epoch_ended = epochs_done > step * per_step as u64 / per_epoch as u64;
+            if checkpoint_due || epoch_ended || done == total {
+                if let Err(d) = model.settle() {
+                    log.discard_last();
+                    log.flush(self, &bar, total)?;
+                    return Err(diverged(step, d, &bar));
+                }
+                log.flush(self, &bar, total)?;
+            }
+            if checkpoint_due {
                 last_saved = Some((done, store.save(done, rng, &self.run_config, model)?));
             }
-            last = Some(metrics);
-            let epochs_done = done * per_step as u64 / per_epoch as u64;
-            if epochs_done > step * per_step as u64 / per_epoch as u64
-                && let Some(line) = on_epoch(epochs_done, model)?
-            {
+            if epoch_ended && let Some(line) = on_epoch(epochs_done, model)? {
                 if bar.is_hidden() {
                     if self.progress != Progress::Hidden {
                         eprintln!("{line}");
@@ -315,9 +341,7 @@ impl Trainer {
                 }
             }
         }
-        metrics_file
-            .flush()
-            .map_err(|e| Error::io(&metrics_path, e))?;
+        log.flush(self, &bar, total)?;
         let checkpoint = match (last_saved, store.latest()?) {
             (Some((step, dir)), _) if step == total => dir,
             // Resumed from a checkpoint that had already reached the total
@@ -329,7 +353,7 @@ impl Trainer {
         Ok(TrainOutcome {
             start_step: start,
             final_step: total.max(start),
-            last_metrics: last,
+            last_metrics: log.last,
             metrics_path,
             checkpoint,
             seconds: clock.elapsed().as_secs_f64(),
@@ -350,20 +374,82 @@ impl Trainer {
         bar
     }
 
-    fn report(&self, bar: &ProgressBar, done: u64, total: u64, epoch: f64, metrics: &Metrics) {
-        let text = metrics
+    fn report(&self, bar: &ProgressBar, line: &Line, total: u64) {
+        let text = line
+            .metrics
             .iter()
             .map(|(n, v)| format!("{n} {v:.4}"))
             .collect::<Vec<_>>()
             .join("  ");
         if !bar.is_hidden() {
-            bar.set_position(done);
             bar.set_message(text);
         } else if self.progress != Progress::Hidden
-            && (done.is_multiple_of(self.config.log_every) || done == total)
+            && (line.step.is_multiple_of(self.config.log_every) || line.step == total)
         {
-            eprintln!("step {done}/{total}  epoch {epoch:.2}  {text}");
+            eprintln!(
+                "step {}/{total}  epoch {:.2}  {text}",
+                line.step, line.epoch
+            );
         }
+    }
+}
+
+/// One step's line of `metrics.jsonl`, before it is written.
+struct Line {
+    /// Steps completed.
+    step: u64,
+    epoch: f64,
+    elapsed: f64,
+    metrics: Metrics,
+}
+
+/// The metrics file and the lines not written yet: their values may still
+/// be on the device, and their steps not yet checked by `settle`.
+struct Log {
+    file: std::io::BufWriter<fs::File>,
+    path: PathBuf,
+    pending: Vec<Line>,
+    last: Option<Metrics>,
+}
+
+impl Log {
+    /// Drops the newest line (its step was undone).
+    fn discard_last(&mut self) {
+        self.pending.pop();
+    }
+
+    /// Reads the pending values in one go, stops on a non-finite one, and
+    /// writes and reports the lines.
+    fn flush(&mut self, trainer: &Trainer, bar: &ProgressBar, total: u64) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut lines = std::mem::take(&mut self.pending);
+        let mut all: Vec<Metrics> = lines
+            .iter_mut()
+            .map(|l| std::mem::take(&mut l.metrics))
+            .collect();
+        Metrics::resolve_all(&mut all);
+        for (line, metrics) in lines.iter_mut().zip(all) {
+            line.metrics = metrics;
+        }
+        for line in &lines {
+            if let Some((name, value)) = line.metrics.first_non_finite() {
+                bar.abandon();
+                let _ = self.file.flush();
+                return Err(Error::NonFinite {
+                    step: line.step - 1,
+                    metric: name.to_string(),
+                    value,
+                });
+            }
+            let text = metrics_line(line.step, line.epoch, line.elapsed, &line.metrics);
+            writeln!(self.file, "{text}").map_err(|e| Error::io(&self.path, e))?;
+            trainer.report(bar, line, total);
+        }
+        self.file.flush().map_err(|e| Error::io(&self.path, e))?;
+        self.last = lines.pop().map(|l| l.metrics);
+        Ok(())
     }
 }
 

@@ -109,7 +109,7 @@ impl From<Error> for gen_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Core(e) => e,
-            other => gen_core::Error::Data(other.to_string()),
+            other => gen_core::Error::wrap(other),
         }
     }
 }

@@ -45,19 +45,15 @@ pub enum Error {
     },
 }
 
+/// Into gen-core's error for the trainer and the [`gen_core::Sample`]
+/// API: gen-core's own errors unwrapped, the others kept whole in
+/// [`gen_core::Error::Crate`] (`downcast_ref::<gen_diffusion::Error>()`
+/// gives them back).
 impl From<Error> for gen_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Core(e) => e,
-            other @ Error::StepOutOfRange { .. } => {
-                gen_core::Error::config("step", other.to_string())
-            }
-            other @ Error::TimestepOutOfRange { .. } => {
-                gen_core::Error::config("timestep", other.to_string())
-            }
-            other @ Error::ImageSize { .. } => {
-                gen_core::Error::config("image_size", other.to_string())
-            }
+            other => gen_core::Error::wrap(other),
         }
     }
 }

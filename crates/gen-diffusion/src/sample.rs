@@ -9,7 +9,7 @@
 //! (one evaluation), `s = 0` the unconditional one (one evaluation, null
 //! class), `s > 1` sharpens the class.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use gen_core::{Error as CoreError, SeededRng};
@@ -103,17 +103,10 @@ fn prepare<M: Denoiser>(
         )
         .into());
     }
-    let Some(labels) = labels else {
-        return Ok(None);
-    };
     // An unconditional model, a wrong count or an unknown class: the rule
     // every `Sample` applies.
-    gen_core::sample::check_labels(n, Some(labels), model.num_classes())?;
-    let values: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
-    Ok(Some(Tensor::from_data(
-        TensorData::new(values, [n]),
-        device,
-    )))
+    gen_core::labels::check(n, labels, model.num_classes()).map_err(CoreError::from)?;
+    Ok(labels.map(|labels| gen_core::labels::upload(labels, device)))
 }
 
 /// Draws `n` samples (flat, `[n, F]`) from pure noise with `sampler`,
@@ -318,7 +311,13 @@ impl<M: Denoiser> Diffusion<M> {
     }
 }
 
-impl<M: Denoiser> gen_core::Sample<2> for Diffusion<M> {
+/// `labels = None` for a conditional model samples its null class: the
+/// unconditional model that classifier-free guidance trained alongside.
+impl<M: Denoiser> gen_core::Sample for Diffusion<M> {
+    fn example_shape(&self) -> Vec<usize> {
+        self.denoiser.example_shape()
+    }
+
     fn sample(
         &self,
         n: usize,
@@ -326,7 +325,6 @@ impl<M: Denoiser> gen_core::Sample<2> for Diffusion<M> {
         rng: &mut SeededRng,
         device: &Device,
     ) -> gen_core::Result<Tensor<2>> {
-        gen_core::sample::check_labels(n, labels, self.denoiser.num_classes())?;
         let mut sampler = self
             .sampler
             .build(&self.schedule, self.steps, self.prediction)?;

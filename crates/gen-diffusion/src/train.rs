@@ -6,9 +6,10 @@
 //! every backend and resumes exactly), noise the batch with
 //! [`add_noise_batch`], regress the model's output on the target of the
 //! [`Prediction`] type (noise, velocity or clean sample) with a
-//! per-example weight ([`LossWeighting`]: uniform, or min-SNR-gamma), take
-//! one Adam step, and update an exponential moving average (EMA) of the
-//! weights, which is what sampling should use.
+//! per-example weight ([`LossWeighting`]: uniform, or min-SNR-gamma), and
+//! hand the loss to gen-core's shared optimisation layer ([`Optimized`]:
+//! Adam, clipping, the exponential moving average (EMA) of the weights,
+//! which is what sampling should use, and the non-finite guard).
 //!
 //! A class-conditional model is trained for classifier-free guidance (Ho &
 //! Salimans 2022): each label is replaced by the null class with
@@ -17,15 +18,14 @@
 //! the two at sampling time.
 
 use burn::config::Config;
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use gen_core::error::{ensure_nonzero, ensure_positive, ensure_unit_interval};
+use gen_core::error::{ensure_nonzero, ensure_positive};
+use gen_core::optim::{Diverged, EmaConfig, GradClip, Guarded, OptimConfig, Optimized};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
+    labels,
 };
 
 use crate::denoiser::Denoiser;
@@ -102,27 +102,13 @@ pub struct DiffusionTrainingConfig {
     /// The per-example loss weights.
     #[config(default = "LossWeighting::Uniform")]
     pub weighting: LossWeighting,
-    /// Adam's learning rate, > 0.
-    #[config(default = 2e-4)]
-    pub lr: f64,
-    /// Adam's beta1, in `[0, 1)`.
-    #[config(default = 0.9)]
-    pub beta1: f64,
-    /// Adam's beta2, in `[0, 1)`.
-    #[config(default = 0.999)]
-    pub beta2: f64,
-    /// Clip each parameter's gradient to this L2 norm (burn's norm
-    /// clipping), > 0; `None` for no clipping.
-    #[config(default = "Some(1.0)")]
-    pub grad_clip_norm: Option<f64>,
-    /// EMA decay per step, in `[0, 1)` (0: the EMA is the model).
-    #[config(default = 0.999)]
-    pub ema_decay: f64,
-    /// Warm the EMA up: the decay at update `k` (from 0) is
-    /// `min(ema_decay, (1 + k) / (10 + k))`, so that early weights,
-    /// random ones included, are forgotten quickly (diffusers' `EMAModel`).
-    #[config(default = true)]
-    pub ema_warmup: bool,
+    /// The optimizer: Adam at 2e-4, each parameter's gradient clipped to
+    /// norm 1 (burn's per-parameter clipping), and a moving average of the
+    /// weights with decay 0.999 and warm-up, which sampling uses.
+    #[config(
+        default = "OptimConfig::new().with_lr(2e-4).with_grad_clip(Some(GradClip::ParamNorm(1.0))).with_ema(Some(EmaConfig::new(0.999)))"
+    )]
+    pub optimizer: OptimConfig,
     /// For a class-conditional model: the probability, in `[0, 1]`, that a
     /// label is replaced by the null class (classifier-free guidance; Ho &
     /// Salimans use 0.1 or 0.2). Ignored by unconditional models.
@@ -131,23 +117,27 @@ pub struct DiffusionTrainingConfig {
 }
 
 impl DiffusionTrainingConfig {
+    /// The optimizer's learning rate set to `lr`.
+    #[must_use]
+    pub fn with_lr(mut self, lr: f64) -> Self {
+        self.optimizer.lr = lr;
+        self
+    }
+
+    /// The moving average's decay set to `decay` (with warm-up).
+    #[must_use]
+    pub fn with_ema_decay(mut self, decay: f64) -> Self {
+        self.optimizer = self.optimizer.with_ema_decay(decay);
+        self
+    }
+
     /// Checks the ranges documented on each field.
     ///
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] naming the first wrong field.
     pub fn validate(&self) -> Result<()> {
         ensure_nonzero("train_steps", self.train_steps)?;
-        ensure_positive("lr", self.lr)?;
-        for (field, b) in [
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("ema_decay", self.ema_decay),
-        ] {
-            ensure_unit_interval(field, b)?;
-        }
-        if let Some(c) = self.grad_clip_norm {
-            ensure_positive("grad_clip_norm", c)?;
-        }
+        self.optimizer.validate()?;
         if !(0.0..=1.0).contains(&self.p_uncond) {
             return Err(CoreError::config(
                 "p_uncond",
@@ -168,79 +158,52 @@ impl DiffusionTrainingConfig {
     pub fn noise_schedule(&self) -> Result<NoiseSchedule> {
         Ok(NoiseSchedule::new(self.schedule, self.train_steps)?)
     }
-
-    /// The EMA decay used at update `k` (0-based).
-    pub fn ema_decay_at(&self, k: u64) -> f64 {
-        if self.ema_warmup {
-            self.ema_decay.min((1.0 + k as f64) / (10.0 + k as f64))
-        } else {
-            self.ema_decay
-        }
-    }
 }
 
 /// A denoiser with its optimizer, its EMA copy and its noise schedule,
 /// ready to train.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DiffusionTrainer<M: Denoiser> {
-    model: M,
-    ema: M,
-    optimizer: ModuleOptimizer,
+    model: Optimized<M>,
     config: DiffusionTrainingConfig,
     schedule: NoiseSchedule,
-    device: Device,
-    step: u64,
-}
-
-impl<M: Denoiser> std::fmt::Debug for DiffusionTrainer<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiffusionTrainer")
-            .field("config", &self.config)
-            .field("device", &self.device)
-            .field("step", &self.step)
-            .finish_non_exhaustive()
-    }
 }
 
 impl<M: Denoiser> DiffusionTrainer<M> {
-    /// Forks the model onto the autodiff version of `device`, keeps an EMA
-    /// copy of it on `device` itself, and creates the Adam optimizer.
+    /// Forks the model onto the autodiff version of `device` and creates
+    /// its optimizer (and EMA copy, on `device` itself).
     ///
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] for an invalid config.
     pub fn new(model: M, config: DiffusionTrainingConfig, device: &Device) -> Result<Self> {
         config.validate()?;
-        let schedule = config.noise_schedule()?;
-        let inner = device.clone().inner();
-        let ad = inner.clone().autodiff();
-        let ema = model.clone().fork(&inner);
-        let clip = config
-            .grad_clip_norm
-            .map(|c| GradientClippingConfig::Norm(c as f32));
         Ok(Self {
-            model: model.fork(&ad).train(),
-            ema,
-            optimizer: AdamConfig::new()
-                .with_beta_1(config.beta1 as f32)
-                .with_beta_2(config.beta2 as f32)
-                .with_grad_clipping(clip)
-                .init(),
+            schedule: config.noise_schedule()?,
+            model: Optimized::new(model, config.optimizer.clone(), device)?,
             config,
-            schedule,
-            device: ad,
-            step: 0,
         })
     }
 
     /// The model being trained (on the autodiff device).
     pub fn model(&self) -> &M {
+        self.model.module()
+    }
+
+    /// The model with its optimizer.
+    pub fn optimized(&self) -> &Optimized<M> {
         &self.model
     }
 
     /// The exponential moving average of the weights, on the plain
-    /// (non-autodiff) device: the model to sample from.
-    pub fn ema(&self) -> &M {
-        &self.ema
+    /// (non-autodiff) device, when the optimizer keeps one.
+    pub fn ema(&self) -> Option<&M> {
+        self.model.ema()
+    }
+
+    /// The model to sample from: the EMA when kept, else the weights, on
+    /// the plain device.
+    pub fn sampler(&self) -> M {
+        self.model.sampler()
     }
 
     /// The training settings.
@@ -255,7 +218,7 @@ impl<M: Denoiser> DiffusionTrainer<M> {
 
     /// Steps taken so far (restored on resume).
     pub fn steps_done(&self) -> u64 {
-        self.step
+        self.model.updates()
     }
 
     /// The loss weight of timestep `t` (see [`LossWeighting`]).
@@ -269,100 +232,17 @@ impl<M: Denoiser> DiffusionTrainer<M> {
     /// dropped to the null class with probability `p_uncond`.
     fn labels(
         &self,
-        labels: Option<Tensor<1, Int>>,
+        labels: Option<&Tensor<1, Int>>,
         n: usize,
         rng: &mut SeededRng,
     ) -> gen_core::Result<Option<Tensor<1, Int>>> {
-        let Some(k) = self.model.num_classes() else {
+        let classes = self.model.module().num_classes();
+        let Some(host) = labels::for_training(n, labels, classes)? else {
             return Ok(None);
         };
-        let labels = labels.ok_or_else(|| {
-            CoreError::Unsupported(format!(
-                "this denoiser is conditional on {k} classes: the batches need labels"
-            ))
-        })?;
-        let host: Vec<i64> = labels
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(|e| CoreError::Data(format!("labels: {e:?}")))?;
-        if host.len() != n {
-            return Err(CoreError::Shape {
-                what: "diffusion training labels",
-                expected: format!("one label per example ({n})"),
-                found: vec![host.len()],
-            });
-        }
-        if let Some(bad) = host.iter().find(|&&c| c < 0 || c as usize >= k) {
-            return Err(CoreError::config(
-                "labels",
-                format!("{bad} is not a class in 0..{k}"),
-            ));
-        }
-        let drop = rng.uniform_vec(n, 0.0, 1.0);
-        let labels: Vec<i64> = host
-            .into_iter()
-            .zip(drop)
-            .map(|(c, u)| {
-                if f64::from(u) < self.config.p_uncond {
-                    k as i64
-                } else {
-                    c
-                }
-            })
-            .collect();
-        Ok(Some(Tensor::from_data(
-            TensorData::new(labels, [n]),
-            &self.device,
-        )))
-    }
-
-    /// Moves the EMA towards the current weights.
-    fn update_ema(&mut self) {
-        let decay = self.config.ema_decay_at(self.step);
-        let mut live = Collect(Vec::new());
-        self.model.visit(&mut live);
-        let ema = self.ema.clone();
-        self.ema = ema.map(&mut Blend {
-            live: live.0.into_iter(),
-            decay,
-        });
-    }
-}
-
-/// Collects a module's float parameters, flattened and detached onto the
-/// inner device, in visiting order.
-struct Collect(Vec<Tensor<1>>);
-
-impl ModuleVisitor for Collect {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val().inner();
-        let n = value.shape().num_elements();
-        self.0.push(value.reshape([n]));
-    }
-}
-
-/// `ema <- decay * ema + (1 - decay) * live`, parameter by parameter (the
-/// two modules have the same structure, hence the same visiting order).
-struct Blend {
-    live: std::vec::IntoIter<Tensor<1>>,
-    decay: f64,
-}
-
-impl ModuleMapper for Blend {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(live) = self.live.next() else {
-            return param;
-        };
-        let decay = self.decay;
-        param.map(|ema| {
-            let dims = ema.dims();
-            if decay == 0.0 {
-                live.reshape(dims)
-            } else {
-                ema * decay + live.reshape(dims) * (1.0 - decay)
-            }
-        })
+        let k = classes.unwrap_or_default();
+        let dropped = labels::drop_to_null(&host, k, self.config.p_uncond, rng);
+        Ok(Some(labels::upload(&dropped, self.model.device())))
     }
 }
 
@@ -374,26 +254,26 @@ fn column(values: Vec<f32>, device: &Device) -> Tensor<2> {
 
 impl<M: Denoiser> TrainStep for DiffusionTrainer<M> {
     fn device(&self) -> Device {
-        self.device.clone()
+        self.model.device().clone()
     }
 
     fn step(&mut self, batches: Vec<Batch>, rng: &mut SeededRng) -> gen_core::Result<Metrics> {
-        let [batch]: [Batch; 1] = batches.try_into().map_err(|b: Vec<Batch>| {
-            CoreError::Unsupported(format!("a diffusion step takes 1 batch, got {}", b.len()))
-        })?;
+        let batch = Batch::single(batches, "a diffusion step")?;
         let x0 = batch.data;
         let [n, f] = x0.dims();
-        if f != self.model.features() || n == 0 {
+        let features = self.model.module().features();
+        if f != features || n == 0 {
             return Err(CoreError::Shape {
                 what: "diffusion training batch",
-                expected: format!("[batch >= 1, {}]", self.model.features()),
+                expected: format!("[batch >= 1, {features}]"),
                 found: vec![n, f],
             });
         }
-        let class = self.labels(batch.labels, n, rng)?;
+        let class = self.labels(batch.labels.as_ref(), n, rng)?;
+        let device = self.model.device().clone();
         let steps = self.schedule.len();
         let ts: Vec<usize> = (0..n).map(|_| rng.below(steps)).collect();
-        let noise = rng.normal([n, f], &self.device);
+        let noise = rng.normal([n, f], &device);
         let x_t = add_noise_batch(&self.schedule, x0.clone(), noise.clone(), &ts)?;
         let prediction = self.config.prediction;
         let (c_x0, c_eps): (Vec<f32>, Vec<f32>) = ts
@@ -403,55 +283,40 @@ impl<M: Denoiser> TrainStep for DiffusionTrainer<M> {
                 (a as f32, b as f32)
             })
             .unzip();
-        let target = x0 * column(c_x0, &self.device) + noise * column(c_eps, &self.device);
+        let target = x0 * column(c_x0, &device) + noise * column(c_eps, &device);
         let weights = column(
             ts.iter().map(|&t| self.loss_weight(t) as f32).collect(),
-            &self.device,
+            &device,
         );
         let t = Tensor::<1>::from_data(
             TensorData::new(ts.iter().map(|&t| t as f32).collect(), [n]),
-            &self.device,
+            &device,
         );
-        let out = self.model.forward(x_t, t, class);
+        let out = self.model.module().forward(x_t, t, class);
         let per_example = (out - target).powi_scalar(2).mean_dim(1);
-        let mse = per_example.clone().detach().mean().into_scalar::<f64>();
-        let loss = (per_example * weights).mean();
-        let value = loss.clone().into_scalar::<f64>();
-        let mut metrics = Metrics::new().with("loss", value).with("mse", mse);
-        if !value.is_finite() {
-            // No update from a diverged loss: the trainer stops on the
-            // metric, and the model in memory stays the last good one.
-            return Ok(metrics);
+        let loss = (per_example.clone() * weights).mean();
+        let mut metrics = Metrics::new()
+            .with_tensor("loss", loss.clone())
+            .with_tensor("mse", per_example.mean());
+        if let Some(ema) = &self.config.optimizer.ema {
+            metrics.push("ema_decay", ema.decay_at(self.model.updates()));
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self
-            .optimizer
-            .step(self.config.lr, self.model.clone(), grads);
-        metrics.push("ema_decay", self.config.ema_decay_at(self.step));
-        self.update_ema();
-        self.step += 1;
+        self.model.update(loss);
         Ok(metrics)
+    }
+
+    fn settle(&mut self) -> std::result::Result<(), Diverged> {
+        self.model.settle()
     }
 }
 
 impl<M: Denoiser> Stateful for DiffusionTrainer<M> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
-        out.module("model", &self.model)?;
-        out.module("ema", &self.ema)?;
-        out.optimizer("optimizer", &self.optimizer)?;
-        out.json("diffusion_step", &self.step)
+        self.model.save(out)
     }
 
     fn load_state(&mut self, input: &StateReader) -> gen_core::Result<()> {
-        // Everything is read before anything is replaced.
-        let model = input.module("model", self.model.clone())?;
-        let ema = input.module("ema", self.ema.clone())?;
-        let optimizer = input.optimizer("optimizer", self.optimizer.clone())?;
-        let step = input.json("diffusion_step")?;
-        self.model = model;
-        self.ema = ema;
-        self.optimizer = optimizer;
-        self.step = step;
+        self.model = self.model.loaded(input)?;
         Ok(())
     }
 }
@@ -496,26 +361,25 @@ mod tests {
     }
 
     #[test]
-    fn ema_is_the_moving_average_and_warms_up() {
-        let cfg = DiffusionTrainingConfig::new();
-        assert_eq!(cfg.ema_decay_at(0), 0.1);
-        assert_eq!(cfg.ema_decay_at(90), 0.91);
-        assert_eq!(cfg.ema_decay_at(1_000_000), 0.999);
-        assert_eq!(cfg.clone().with_ema_warmup(false).ema_decay_at(0), 0.999);
+    fn ema_is_the_moving_average_of_the_weights() {
+        // The default warms up as diffusers' EMAModel does.
+        let ema = DiffusionTrainingConfig::new().optimizer.ema.unwrap();
+        assert_eq!((ema.decay, ema.warmup), (0.999, true));
 
         // decay 0.5, no warm-up: after one step, ema = (w0 + w1) / 2.
         let dev = Device::flex();
         let m = MlpDenoiserConfig::new(2).with_hidden(8).init(&dev).unwrap();
         let w0 = flat(&m);
-        let cfg = DiffusionTrainingConfig::new()
-            .with_ema_decay(0.5)
-            .with_ema_warmup(false)
-            .with_lr(1e-2);
+        let cfg = DiffusionTrainingConfig::new().with_optimizer(
+            OptimConfig::new()
+                .with_lr(1e-2)
+                .with_ema(Some(EmaConfig::new(0.5).with_warmup(false))),
+        );
         let mut t = DiffusionTrainer::new(m, cfg, &dev).unwrap();
         let x = Tensor::<2>::ones([4, 2], &t.device());
         t.step(vec![Batch::new(x)], &mut SeededRng::new(0)).unwrap();
         let w1 = flat(&t.model().valid());
-        let ema = flat(t.ema());
+        let ema = flat(t.ema().unwrap());
         assert_eq!(w0.len(), ema.len());
         let mut moved = 0.0f32;
         for ((a, b), e) in w0.iter().zip(&w1).zip(&ema) {
@@ -526,37 +390,53 @@ mod tests {
     }
 
     fn flat<M: Module>(m: &M) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl burn::module::ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                let v = p.val().detach();
+                let v = if v.is_autodiff() { v.inner() } else { v };
+                self.0.extend(v.into_data().try_into_vec::<f32>().unwrap());
+            }
+        }
         let mut c = Collect(Vec::new());
         m.visit(&mut c);
-        c.0.into_iter()
-            .flat_map(|t| t.into_data().try_into_vec::<f32>().unwrap())
-            .collect()
+        c.0
     }
 
     #[test]
     fn invalid_configs_are_typed_errors() {
         for (cfg, field) in [
-            (DiffusionTrainingConfig::new().with_lr(0.0), "lr"),
+            (
+                DiffusionTrainingConfig::new().with_optimizer(OptimConfig::new().with_lr(0.0)),
+                "lr",
+            ),
             (
                 DiffusionTrainingConfig::new().with_train_steps(0),
                 "train_steps",
             ),
-            (DiffusionTrainingConfig::new().with_beta1(1.0), "beta1"),
             (
-                DiffusionTrainingConfig::new().with_ema_decay(1.0),
-                "ema_decay",
+                DiffusionTrainingConfig::new().with_optimizer(OptimConfig::new().with_beta1(1.0)),
+                "beta1",
             ),
             (
-                DiffusionTrainingConfig::new().with_ema_decay(-0.1),
-                "ema_decay",
+                DiffusionTrainingConfig::new()
+                    .with_optimizer(OptimConfig::new().with_ema(Some(EmaConfig::new(1.0)))),
+                "ema.decay",
+            ),
+            (
+                DiffusionTrainingConfig::new()
+                    .with_optimizer(OptimConfig::new().with_ema(Some(EmaConfig::new(-0.1)))),
+                "ema.decay",
             ),
             (
                 DiffusionTrainingConfig::new().with_p_uncond(1.5),
                 "p_uncond",
             ),
             (
-                DiffusionTrainingConfig::new().with_grad_clip_norm(Some(0.0)),
-                "grad_clip_norm",
+                DiffusionTrainingConfig::new().with_optimizer(
+                    OptimConfig::new().with_grad_clip(Some(GradClip::ParamNorm(0.0))),
+                ),
+                "grad_clip",
             ),
             (
                 DiffusionTrainingConfig::new().with_weighting(LossWeighting::MinSnr { gamma: 0.0 }),

@@ -18,8 +18,6 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Device, Int, Tensor};
 
-use gen_core::Error as CoreError;
-
 /// `z` `[batch, latent]` with the one-hot labels appended:
 /// `[batch, latent + num_classes]`. With `labels = None`, zeros are appended.
 pub fn concat_one_hot(
@@ -30,10 +28,7 @@ pub fn concat_one_hot(
     let [n, _] = z.dims();
     let device = z.device();
     let code = match labels {
-        Some(l) => l
-            .clamp(0, num_classes as i64 - 1)
-            .one_hot::<2>(num_classes)
-            .float(),
+        Some(l) => gen_core::labels::one_hot(l, num_classes),
         None => Tensor::zeros([n, num_classes], &device),
     };
     Tensor::cat(vec![z, code], 1)
@@ -82,37 +77,6 @@ impl Projection {
     }
 }
 
-/// Host copy of labels, checked against `num_classes`.
-///
-/// # Errors
-/// [`gen_core::Error::InvalidConfig`] (field `labels`) for a label outside
-/// `0..num_classes`.
-pub fn checked_labels(labels: &Tensor<1, Int>, num_classes: usize) -> gen_core::Result<Vec<usize>> {
-    let values: Vec<i64> = labels
-        .clone()
-        .into_data()
-        .convert::<i64>()
-        .try_into_vec()
-        .map_err(|e| CoreError::Data(format!("labels: {e:?}")))?;
-    values
-        .into_iter()
-        .map(|v| {
-            usize::try_from(v)
-                .ok()
-                .filter(|&c| c < num_classes)
-                .ok_or_else(|| {
-                    CoreError::config("labels", format!("{v} is not a class in 0..{num_classes}"))
-                })
-        })
-        .collect()
-}
-
-/// Labels `[n]` as a tensor on `device`.
-pub fn labels_tensor(labels: &[usize], device: &Device) -> Tensor<1, Int> {
-    let v: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-    Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(v, [labels.len()]), device)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +85,7 @@ mod tests {
     fn one_hot_and_projection_shapes() {
         let dev = Device::flex();
         let z = Tensor::<2>::zeros([3, 2], &dev);
-        let l = labels_tensor(&[0, 2, 9], &dev);
+        let l = gen_core::labels::upload(&[0, 2, 9], &dev);
         let x = concat_one_hot(z.clone(), Some(l.clone()), 3);
         let v: Vec<f32> = x.into_data().try_into_vec().unwrap();
         // Label 9 is clamped to the last class.
@@ -136,7 +100,5 @@ mod tests {
                 .dims(),
             [3, 1]
         );
-        assert!(checked_labels(&l, 3).is_err());
-        assert_eq!(checked_labels(&l, 10).unwrap(), vec![0, 2, 9]);
     }
 }

@@ -39,7 +39,7 @@ use gen_core::{Sample, SeededRng};
 use crate::conditional::{Projection, concat_one_hot};
 use crate::error::{Error, Result};
 use crate::spectral_norm::{self, SpectralNorm, SpectralNormConfig};
-use crate::{Discriminator, Generator, leaky_relu, sample_flat};
+use crate::{Discriminator, GanModelConfig, Generator, leaky_relu, sample_flat};
 
 /// Shape of a DCGAN.
 #[derive(Config, Debug, PartialEq)]
@@ -114,12 +114,12 @@ impl DcganConfig {
     }
 
     /// Values per flat image, `channels * image_size^2`.
-    pub fn data_dim(&self) -> usize {
+    pub fn features(&self) -> usize {
         self.channels * self.image_size * self.image_size
     }
 
     /// `[channels, image_size, image_size]`.
-    pub fn image_shape(&self) -> [usize; 3] {
+    pub fn example_shape(&self) -> [usize; 3] {
         [self.channels, self.image_size, self.image_size]
     }
 
@@ -153,8 +153,7 @@ impl DcganConfig {
             norms,
             to_image: up(c, self.channels),
             start: [top, s0, s0],
-            latent_dim: self.latent_dim,
-            num_classes: self.num_classes,
+            config: self.clone(),
         }))
     }
 
@@ -203,7 +202,7 @@ impl DcganConfig {
             projection: self
                 .num_classes
                 .map(|n| Projection::new(n, features, device)),
-            image: self.image_shape(),
+            image: self.example_shape(),
             leaky_slope: self.leaky_slope,
         }))
     }
@@ -218,8 +217,9 @@ pub struct DcganGenerator {
     to_image: ConvTranspose2d,
     /// `[channels, side, side]` after the projection.
     start: [usize; 3],
-    latent_dim: usize,
-    num_classes: Option<usize>,
+    /// What it was built from (its card in checkpoints).
+    #[module(skip)]
+    config: DcganConfig,
 }
 
 impl DcganGenerator {
@@ -228,7 +228,7 @@ impl DcganGenerator {
     /// -> images `[batch, channels, size, size]` in `[-1, 1]`.
     pub fn forward_images(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let [n, _] = z.dims();
-        let z = match self.num_classes {
+        let z = match self.config.num_classes {
             Some(k) => concat_one_hot(z, labels, k),
             None => z,
         };
@@ -246,19 +246,24 @@ impl DcganGenerator {
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         self.forward_images(z, labels).flatten(1, 3)
     }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &DcganConfig {
+        &self.config
+    }
 }
 
 impl Generator for DcganGenerator {
     fn latent_dim(&self) -> usize {
-        self.latent_dim
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.num_classes
+        self.config.latent_dim
     }
 
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         self.forward(z, labels)
+    }
+
+    fn model_config(&self) -> Option<GanModelConfig> {
+        Some(GanModelConfig::Dcgan(self.config.clone()))
     }
 }
 
@@ -277,7 +282,11 @@ impl TorchModule for DcganGenerator {
     }
 }
 
-impl Sample<2> for DcganGenerator {
+impl Sample for DcganGenerator {
+    fn example_shape(&self) -> Vec<usize> {
+        self.config.example_shape().to_vec()
+    }
+
     fn sample(
         &self,
         n: usize,
@@ -289,7 +298,7 @@ impl Sample<2> for DcganGenerator {
     }
 
     fn num_classes(&self) -> Option<usize> {
-        self.num_classes
+        self.config.num_classes
     }
 }
 
@@ -414,10 +423,16 @@ mod tests {
             .sample(2, Some(&[0, 2]), &mut SeededRng::new(0), &dev)
             .unwrap();
         assert_eq!(x.dims(), [2, 3 * 64 * 64]);
-        let labels = crate::conditional::labels_tensor(&[1, 2], &dev);
+        let labels = gen_core::labels::upload(&[1, 2], &dev);
         assert_eq!(d.forward(x, Some(labels)).dims(), [2, 1]);
         assert_eq!(d.layers().2.len(), 5);
-        assert!(g.sample(2, None, &mut SeededRng::new(0), &dev).is_err());
+        // No labels: each sample's class is drawn (gen-core's labels rules).
+        let free = g.sample(2, None, &mut SeededRng::new(0), &dev).unwrap();
+        assert_eq!(free.dims(), [2, 3 * 64 * 64]);
+        assert!(
+            g.sample(1, Some(&[3]), &mut SeededRng::new(0), &dev)
+                .is_err()
+        );
     }
 
     #[test]
@@ -460,7 +475,7 @@ mod tests {
                 GanTrainingConfig::new()
                     .with_loss(GanLoss::Hinge)
                     .with_gradient_penalty(Some(GradientPenaltyConfig::new()))
-                    .with_ema_decay(Some(0.9)),
+                    .with_ema(0.9),
             ),
             (
                 cfg.clone(),
@@ -479,9 +494,8 @@ mod tests {
             for _ in 0..3 {
                 let batches = (0..gan.batches_per_step())
                     .map(|_| {
-                        Batch::new(rng.uniform([6, 64], -1.0, 1.0, &ad)).with_labels(
-                            crate::conditional::labels_tensor(&[0, 1, 2, 0, 1, 2], &ad),
-                        )
+                        Batch::new(rng.uniform([6, 64], -1.0, 1.0, &ad))
+                            .with_labels(gen_core::labels::upload(&[0, 1, 2, 0, 1, 2], &ad))
                     })
                     .collect();
                 let m = gan.step(batches, &mut rng).unwrap();

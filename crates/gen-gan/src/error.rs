@@ -20,14 +20,15 @@ pub enum Error {
     },
 }
 
+/// Into gen-core's error for the trainer and the [`gen_core::Sample`]
+/// API: gen-core's own errors unwrapped, the others kept whole in
+/// [`gen_core::Error::Crate`] (`downcast_ref::<gen_gan::Error>()` gives
+/// them back).
 impl From<Error> for gen_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Core(e) => e,
-            Error::ImageSize { size } => gen_core::Error::config(
-                "image_size",
-                format!("{size} is not s0 * 2^k with s0 in 4..=7 and k >= 1"),
-            ),
+            other => gen_core::Error::wrap(other),
         }
     }
 }

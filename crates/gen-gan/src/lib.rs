@@ -7,9 +7,8 @@
 //! | [`conditional`] | class conditioning: one-hot labels for G, the projection discriminator |
 //! | [`spectral_norm`] | [`SpectralNorm`]: power iteration on a Linear or Conv2d weight, `u` persisted |
 //! | [`penalty`] | the finite-difference gradient penalty ([`GradientPenaltyConfig`]) |
-//! | [`ema`] | the exponential moving average of the generator's weights |
 //! | [`loss`] | [`GanLoss`]: non-saturating, minimax, hinge, Wasserstein, least squares |
-//! | [`train`] | [`GanTrainer`]: two models, two Adam optimizers, `n_critic`, clipping, penalty, EMA; a [`gen_core::TrainStep`] |
+//! | [`train`] | [`GanTrainer`]: two models, two Adam optimizers, `n_critic`, clipping, penalty, EMA of G (gen-core's shared optimisation layer); a [`gen_core::TrainStep`] |
 //! | [`error`] | [`Error`], wrapping gen-core's |
 //!
 //! Any pair of modules implementing [`Generator`] and [`Discriminator`]
@@ -36,7 +35,6 @@
 
 pub mod conditional;
 pub mod dcgan;
-pub mod ema;
 pub mod error;
 pub mod loss;
 pub mod mlp;
@@ -46,8 +44,7 @@ pub mod train;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use gen_core::SeededRng;
-use gen_core::sample::check_labels;
+use gen_core::{Sample, SeededRng, labels};
 
 pub use dcgan::{DcganConfig, DcganDiscriminator, DcganGenerator};
 pub use error::{Error, Result};
@@ -58,21 +55,35 @@ pub use spectral_norm::{SpectralNorm, SpectralNormConfig};
 pub use train::{GanTrainer, GanTrainingConfig};
 
 /// A GAN generator: noise (and, for a conditional generator, class labels)
-/// in, flat samples out.
-pub trait Generator: Module {
+/// in, flat samples out. Its [`Sample`] side says the shape of one sample
+/// and the number of classes of a conditional generator.
+pub trait Generator: Module + Sample {
     /// The length of the noise vector.
     fn latent_dim(&self) -> usize;
-
-    /// The number of classes of a conditional generator; `None` (the
-    /// default) for an unconditional one.
-    fn num_classes(&self) -> Option<usize> {
-        None
-    }
 
     /// # Shapes
     /// `z`: `[batch, latent_dim]`, `labels`: `[batch]` in `0..k` ->
     /// `[batch, features]`. An unconditional generator ignores `labels`.
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2>;
+
+    /// The config that rebuilds this generator (and its discriminator):
+    /// what a checkpoint's model card holds. `None` (the default) for a
+    /// model of your own, whose checkpoints then have no card.
+    fn model_config(&self) -> Option<GanModelConfig> {
+        None
+    }
+}
+
+/// The shape of any GAN of the crate, tagged with its kind: what a
+/// checkpoint's model card holds, so that a later program can rebuild the
+/// pair before loading its weights.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "config", rename_all = "snake_case")]
+pub enum GanModelConfig {
+    /// An [`MlpGenerator`] and [`MlpDiscriminator`].
+    MlpGan(MlpGanConfig),
+    /// A [`DcganGenerator`] and [`DcganDiscriminator`].
+    Dcgan(DcganConfig),
 }
 
 /// A GAN discriminator (or critic): flat samples (and, for a conditional
@@ -95,9 +106,13 @@ pub trait Discriminator: Module {
 /// statistics). The shared body of the crate's [`gen_core::Sample`]
 /// implementations.
 ///
+/// A conditional generator asked for `labels = None` draws each sample's
+/// class uniformly (gen-core's [`labels`] rules; the classes are drawn
+/// before z).
+///
 /// # Errors
-/// As [`gen_core::sample::check_labels`]: labels must be given exactly
-/// when the generator is conditional, one per sample, each in `0..k`.
+/// As [`gen_core::labels::check`]: labels for an unconditional generator,
+/// not one per sample, or outside `0..k`.
 pub fn sample_flat<G: Generator>(
     generator: &G,
     n: usize,
@@ -105,10 +120,10 @@ pub fn sample_flat<G: Generator>(
     rng: &mut SeededRng,
     device: &Device,
 ) -> gen_core::Result<Tensor<2>> {
-    check_labels(n, labels, generator.num_classes())?;
+    let labels = labels::for_sampling(n, labels, generator.num_classes(), rng)?;
     let model = generator.valid().to_device(device);
     let z = rng.normal([n, generator.latent_dim()], device);
-    let labels = labels.map(|l| conditional::labels_tensor(l, device));
+    let labels = labels.map(|l| labels::upload(&l, device));
     Ok(model.generate(z, labels))
 }
 

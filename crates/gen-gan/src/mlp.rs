@@ -26,7 +26,7 @@ use gen_core::{Sample, SeededRng};
 use crate::conditional::{Projection, concat_one_hot};
 use crate::error::Result;
 use crate::spectral_norm::{self, SpectralNorm, SpectralNormConfig};
-use crate::{Discriminator, Generator, leaky_relu, sample_flat};
+use crate::{Discriminator, GanModelConfig, Generator, leaky_relu, sample_flat};
 
 /// Shape of an MLP GAN.
 #[derive(Config, Debug, PartialEq)]
@@ -93,10 +93,7 @@ impl MlpGanConfig {
                 self.data_dim,
                 device,
             ),
-            leaky_slope: self.leaky_slope,
-            tanh_output: self.tanh_output,
-            latent_dim: self.latent_dim,
-            num_classes: self.num_classes,
+            config: self.clone(),
         }))
     }
 
@@ -156,10 +153,9 @@ fn hidden(layers: &[Linear], spectral: &[SpectralNorm], mut x: Tensor<2>, slope:
 #[derive(Module, Debug)]
 pub struct MlpGenerator {
     layers: Vec<Linear>,
-    leaky_slope: f64,
-    tanh_output: bool,
-    latent_dim: usize,
-    num_classes: Option<usize>,
+    /// What it was built from (its card in checkpoints).
+    #[module(skip)]
+    config: MlpGanConfig,
 }
 
 impl MlpGenerator {
@@ -167,31 +163,44 @@ impl MlpGenerator {
     /// `z`: `[batch, latent_dim]`, `labels`: `[batch]` (used by a
     /// conditional generator, ignored otherwise) -> `[batch, data_dim]`.
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
-        let z = match self.num_classes {
+        let z = match self.config.num_classes {
             Some(k) => concat_one_hot(z, labels, k),
             None => z,
         };
-        let x = hidden(&self.layers, &[], z, self.leaky_slope);
+        let x = hidden(&self.layers, &[], z, self.config.leaky_slope);
         let x = self.layers[self.layers.len() - 1].forward(x);
-        if self.tanh_output { tanh(x) } else { x }
+        if self.config.tanh_output { tanh(x) } else { x }
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &MlpGanConfig {
+        &self.config
     }
 }
 
 impl Generator for MlpGenerator {
     fn latent_dim(&self) -> usize {
-        self.latent_dim
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.num_classes
+        self.config.latent_dim
     }
 
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         self.forward(z, labels)
     }
+
+    fn model_config(&self) -> Option<GanModelConfig> {
+        Some(GanModelConfig::MlpGan(self.config.clone()))
+    }
 }
 
-impl Sample<2> for MlpGenerator {
+impl Sample for MlpGenerator {
+    fn example_shape(&self) -> Vec<usize> {
+        vec![self.config.data_dim]
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.config.num_classes
+    }
+
     fn sample(
         &self,
         n: usize,
@@ -200,10 +209,6 @@ impl Sample<2> for MlpGenerator {
         device: &Device,
     ) -> gen_core::Result<Tensor<2>> {
         sample_flat(self, n, labels, rng, device)
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.num_classes
     }
 }
 

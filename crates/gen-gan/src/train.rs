@@ -1,5 +1,7 @@
-//! Adversarial training: two models, two Adam optimizers, `n_critic`
-//! discriminator updates per generator update.
+//! Adversarial training: two modules, each with gen-core's shared
+//! optimisation layer ([`Optimized`]: burn's Adam, schedule, clipping, a
+//! moving average, the non-finite guard), `n_critic` discriminator updates
+//! per generator update.
 //!
 //! One [`TrainStep::step`] is, for each of the `n_critic` batches of real
 //! data: draw z, generate a batch, update D on real vs generated (the
@@ -7,46 +9,65 @@
 //! added to D's loss when configured and D's weights clipped to
 //! `[-clip, clip]` after its update when configured (WGAN, Arjovsky et al.,
 //! 2017, Algorithm 1); then update G through the updated D, reusing the last
-//! generated batch (as PyTorch's DCGAN example does); then, when
-//! configured, move the exponential moving average of G's weights.
+//! generated batch (as PyTorch's DCGAN example does). G's optimizer moves
+//! its moving average when its config keeps one. If any of the step's
+//! losses is not finite, both modules are put back as they were before the
+//! step ([`gen_core::optim::settle`]).
 //!
 //! A conditional pair (the generator's [`Generator::num_classes`] is
 //! `Some(k)`) takes the labels of each batch: G generates for the batch's
 //! labels, and D judges real and generated samples under them. Unlabelled
-//! batches or labels outside `0..k` are typed errors.
+//! batches or labels outside `0..k` are typed errors
+//! ([`gen_core::labels::LabelError`]).
 
 use burn::config::Config;
 use burn::module::{Module, ModuleMapper, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
-use gen_core::error::{ensure_nonzero, ensure_positive, ensure_unit_interval};
+use gen_core::error::{ensure_nonzero, ensure_positive};
+use gen_core::optim::{self, Diverged, Guarded, OptimConfig, Optimized, Parts};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
+    labels,
 };
 
-use crate::conditional::checked_labels;
-use crate::ema;
 use crate::error::Result;
 use crate::loss::GanLoss;
 use crate::penalty::{GradientPenaltyConfig, gradient_penalty};
 use crate::{Discriminator, Generator};
 
+/// The checkpoint parts of the generator.
+pub const GENERATOR: Parts = Parts {
+    model: "generator",
+    optimizer: "opt_generator",
+    ema: "generator_ema",
+    progress: "generator_progress",
+};
+
+/// The checkpoint parts of the discriminator.
+pub const DISCRIMINATOR: Parts = Parts {
+    model: "discriminator",
+    optimizer: "opt_discriminator",
+    ema: "discriminator_ema",
+    progress: "discriminator_progress",
+};
+
+/// Adam at 2e-4 with beta1 = 0.5, the GAN default (Radford et al., 2016).
+fn gan_adam() -> OptimConfig {
+    OptimConfig::new().with_lr(2e-4).with_beta1(0.5)
+}
+
 /// Optimisation settings of a GAN.
 #[derive(Config, Debug, PartialEq)]
 pub struct GanTrainingConfig {
-    /// Generator learning rate, > 0.
-    #[config(default = 2e-4)]
-    pub lr_generator: f64,
-    /// Discriminator learning rate, > 0.
-    #[config(default = 2e-4)]
-    pub lr_discriminator: f64,
-    /// Adam's beta1, in `[0, 1)`; 0.5 is the GAN default (Radford et al., 2016).
-    #[config(default = 0.5)]
-    pub beta1: f64,
-    /// Adam's beta2, in `[0, 1)`.
-    #[config(default = 0.999)]
-    pub beta2: f64,
+    /// The generator's optimizer. A moving average of its weights
+    /// (`ema`, e.g. decay 0.999 with warm-up) is what
+    /// [`GanTrainer::sampler`] returns, and it is saved in checkpoints.
+    #[config(default = "gan_adam()")]
+    pub generator: OptimConfig,
+    /// The discriminator's optimizer.
+    #[config(default = "gan_adam()")]
+    pub discriminator: OptimConfig,
     /// Discriminator updates per generator update, >= 1.
     #[config(default = 1)]
     pub n_critic: usize,
@@ -60,26 +81,32 @@ pub struct GanTrainingConfig {
     /// Add the finite-difference gradient penalty to D's loss.
     #[config(default = "None")]
     pub gradient_penalty: Option<GradientPenaltyConfig>,
-    /// Keep an exponential moving average of G's weights with this decay
-    /// (e.g. 0.999), in `(0, 1)`; it is what [`GanTrainer::sampler`]
-    /// returns, and it is saved in checkpoints. The decay of update `t`
-    /// (from 0) is `min(decay, (1 + t) / (10 + t))`, so that early on the
-    /// average forgets the random initialisation quickly (TensorFlow's
-    /// `ExponentialMovingAverage` with `num_updates`).
-    #[config(default = "None")]
-    pub ema_decay: Option<f64>,
 }
 
 impl GanTrainingConfig {
+    /// Both learning rates set to `lr`.
+    #[must_use]
+    pub fn with_lr(mut self, lr: f64) -> Self {
+        self.generator.lr = lr;
+        self.discriminator.lr = lr;
+        self
+    }
+
+    /// A moving average of the generator's weights with `decay` and
+    /// warm-up (what [`GanTrainer::sampler`] then returns).
+    #[must_use]
+    pub fn with_ema(mut self, decay: f64) -> Self {
+        self.generator = self.generator.with_ema_decay(decay);
+        self
+    }
+
     /// Checks the ranges documented on each field.
     ///
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] naming the first wrong field.
     pub fn validate(&self) -> Result<()> {
-        ensure_positive("lr_generator", self.lr_generator)?;
-        ensure_positive("lr_discriminator", self.lr_discriminator)?;
-        ensure_unit_interval("beta1", self.beta1)?;
-        ensure_unit_interval("beta2", self.beta2)?;
+        self.generator.validate()?;
+        self.discriminator.validate()?;
         ensure_nonzero("n_critic", self.n_critic)?;
         if let Some(c) = self.clip {
             ensure_positive("clip", c)?;
@@ -87,48 +114,16 @@ impl GanTrainingConfig {
         if let Some(gp) = &self.gradient_penalty {
             gp.validate()?;
         }
-        if let Some(decay) = self.ema_decay
-            && !(decay > 0.0 && decay < 1.0)
-        {
-            return Err(CoreError::config(
-                "ema_decay",
-                format!("must be in (0, 1), found {decay}"),
-            )
-            .into());
-        }
         Ok(())
-    }
-
-    fn adam(&self) -> ModuleOptimizer {
-        AdamConfig::new()
-            .with_beta_1(self.beta1 as f32)
-            .with_beta_2(self.beta2 as f32)
-            .init()
     }
 }
 
 /// A generator and a discriminator with their optimizers, ready to train.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GanTrainer<G: Generator, D: Discriminator> {
-    generator: G,
-    discriminator: D,
-    /// The moving average of G's weights (without autodiff), when enabled.
-    ema: Option<G>,
-    /// EMA updates done so far (for the warm-up of the decay).
-    ema_updates: u64,
-    opt_generator: ModuleOptimizer,
-    opt_discriminator: ModuleOptimizer,
+    generator: Optimized<G>,
+    discriminator: Optimized<D>,
     config: GanTrainingConfig,
-    device: Device,
-}
-
-impl<G: Generator, D: Discriminator> std::fmt::Debug for GanTrainer<G, D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GanTrainer")
-            .field("config", &self.config)
-            .field("device", &self.device)
-            .finish_non_exhaustive()
-    }
 }
 
 impl<G: Generator, D: Discriminator> GanTrainer<G, D> {
@@ -156,40 +151,36 @@ impl<G: Generator, D: Discriminator> GanTrainer<G, D> {
             )
             .into());
         }
-        let device = device.clone().autodiff();
-        let generator = generator.fork(&device).train();
         Ok(Self {
-            ema: config.ema_decay.map(|_| ema::init(&generator)),
-            ema_updates: 0,
-            generator,
-            discriminator: discriminator.fork(&device).train(),
-            opt_generator: config.adam(),
-            opt_discriminator: config.adam(),
+            generator: Optimized::new(generator, config.generator.clone(), device)?
+                .with_parts(GENERATOR),
+            discriminator: Optimized::new(discriminator, config.discriminator.clone(), device)?
+                .with_parts(DISCRIMINATOR),
             config,
-            device,
         })
     }
 
     /// The generator (on the autodiff device; [`gen_core::Sample`] moves it
     /// to the device asked for).
     pub fn generator(&self) -> &G {
-        &self.generator
+        self.generator.module()
     }
 
-    /// The generator to sample from: the moving average of its weights
-    /// when `ema_decay` is set, else the generator itself.
-    pub fn sampler(&self) -> &G {
-        self.ema.as_ref().unwrap_or(&self.generator)
+    /// The generator to sample from, without autodiff: the moving average
+    /// of its weights when its optimizer keeps one, else the generator
+    /// itself.
+    pub fn sampler(&self) -> G {
+        self.generator.sampler()
     }
 
-    /// The moving average of the generator's weights, when enabled.
+    /// The moving average of the generator's weights, when kept.
     pub fn ema(&self) -> Option<&G> {
-        self.ema.as_ref()
+        self.generator.ema()
     }
 
     /// The discriminator.
     pub fn discriminator(&self) -> &D {
-        &self.discriminator
+        self.discriminator.module()
     }
 
     /// The optimisation settings.
@@ -197,14 +188,18 @@ impl<G: Generator, D: Discriminator> GanTrainer<G, D> {
         &self.config
     }
 
+    /// Generator updates so far (restored on resume).
+    pub fn steps_done(&self) -> u64 {
+        self.generator.updates()
+    }
+
     /// Takes the trained models.
     pub fn into_models(self) -> (G, D) {
-        (self.generator, self.discriminator)
+        (
+            self.generator.into_module(),
+            self.discriminator.into_module(),
+        )
     }
-}
-
-fn host(t: Tensor<1>) -> f64 {
-    t.into_scalar::<f64>()
 }
 
 /// Clamps every trainable float parameter to `[-c, c]` (buffers such as
@@ -237,7 +232,7 @@ impl<G: Generator, D: Discriminator> TrainStep for GanTrainer<G, D> {
     }
 
     fn device(&self) -> Device {
-        self.device.clone()
+        self.generator.device().clone()
     }
 
     fn step(&mut self, batches: Vec<Batch>, rng: &mut SeededRng) -> gen_core::Result<Metrics> {
@@ -249,130 +244,75 @@ impl<G: Generator, D: Discriminator> TrainStep for GanTrainer<G, D> {
             )));
         }
         let loss = self.config.loss;
-        let latent = self.generator.latent_dim();
-        let classes = self.generator.num_classes();
-        let mut last = None;
-        let (mut loss_d, mut d_real, mut d_fake, mut penalty) = (0.0, 0.0, 0.0, 0.0);
+        let latent = self.generator.module().latent_dim();
+        let classes = self.generator.module().num_classes();
         let score = |t: Tensor<2>| {
             if loss.is_probabilistic() {
-                host(sigmoid(t).mean())
+                sigmoid(t).mean()
             } else {
-                host(t.mean())
+                t.mean()
             }
         };
+        // The last critic update's figures (the losses stay on the device).
+        let mut last = None;
         for batch in batches {
             let real = batch.data;
             let n = real.dims()[0];
-            let labels = match classes {
-                Some(k) => {
-                    let labels = batch.labels.ok_or_else(|| {
-                        CoreError::Unsupported(format!(
-                            "this GAN is conditional on {k} classes: its batches need labels"
-                        ))
-                    })?;
-                    checked_labels(&labels, k)?;
-                    Some(labels)
-                }
-                None => None,
-            };
-            let z = rng.normal([n, latent], &self.device);
-            let fake = self.generator.generate(z, labels.clone());
-            let real_logits = self.discriminator.logits(real.clone(), labels.clone());
-            let fake_logits = self
-                .discriminator
-                .logits(fake.clone().detach(), labels.clone());
-            d_real = score(real_logits.clone());
-            d_fake = score(fake_logits.clone());
+            labels::for_training(n, batch.labels.as_ref(), classes)?;
+            let labels = classes.and(batch.labels);
+            let z = rng.normal([n, latent], self.generator.device());
+            let fake = self.generator.module().generate(z, labels.clone());
+            let d = self.discriminator.module();
+            let real_logits = d.logits(real.clone(), labels.clone());
+            let fake_logits = d.logits(fake.clone().detach(), labels.clone());
+            let scores = (score(real_logits.clone()), score(fake_logits.clone()));
             let mut objective = loss.discriminator(real_logits, fake_logits);
+            let mut penalty = None;
             if let Some(gp) = &self.config.gradient_penalty {
-                let p = gradient_penalty(
-                    &self.discriminator,
-                    real,
-                    fake.clone(),
-                    labels.clone(),
-                    gp,
-                    rng,
-                );
-                penalty = host(p.clone());
-                objective = objective + p * gp.weight;
+                let p = gradient_penalty(d, real, fake.clone(), labels.clone(), gp, rng);
+                objective = objective + p.clone() * gp.weight;
+                penalty = Some(p);
             }
-            loss_d = host(objective.clone());
-            let grads = GradientsParams::from_grads(objective.backward(), &self.discriminator);
-            self.discriminator = self.opt_discriminator.step(
-                self.config.lr_discriminator,
-                self.discriminator.clone(),
-                grads,
-            );
+            let loss_d = objective.clone();
+            self.discriminator.update(objective);
             if let Some(c) = self.config.clip {
-                self.discriminator = clip_weights(self.discriminator.clone(), c);
+                self.discriminator.map_module(|d| clip_weights(d, c));
             }
-            last = Some((fake, labels));
+            last = Some((fake, labels, loss_d, scores, penalty));
         }
-        let Some((fake, labels)) = last else {
+        let Some((fake, labels, loss_d, (d_real, d_fake), penalty)) = last else {
             return Err(CoreError::Unsupported("a GAN step needs a batch".into()));
         };
-        let objective = loss.generator(self.discriminator.logits(fake, labels));
-        let loss_g = host(objective.clone());
-        let grads = GradientsParams::from_grads(objective.backward(), &self.generator);
-        self.generator =
-            self.opt_generator
-                .step(self.config.lr_generator, self.generator.clone(), grads);
-        if let (Some(avg), Some(decay)) = (self.ema.take(), self.config.ema_decay) {
-            let t = self.ema_updates as f64;
-            let decay = decay.min((1.0 + t) / (10.0 + t));
-            self.ema = Some(ema::update(avg, &self.generator, decay));
-            self.ema_updates += 1;
-        }
+        let objective = loss.generator(self.discriminator.module().logits(fake, labels));
         let mut metrics = Metrics::new()
-            .with("loss_d", loss_d)
-            .with("loss_g", loss_g)
-            .with("d_real", d_real)
-            .with("d_fake", d_fake);
-        if self.config.gradient_penalty.is_some() {
-            metrics.push("penalty", penalty);
+            .with_tensor("loss_d", loss_d)
+            .with_tensor("loss_g", objective.clone())
+            .with_tensor("d_real", d_real)
+            .with_tensor("d_fake", d_fake);
+        if let Some(p) = penalty {
+            metrics.push_tensor("penalty", p);
         }
+        self.generator.update(objective);
         Ok(metrics)
+    }
+
+    fn settle(&mut self) -> std::result::Result<(), Diverged> {
+        optim::settle::<dyn Guarded>(&mut [&mut self.discriminator, &mut self.generator])
     }
 }
 
 impl<G: Generator, D: Discriminator> Stateful for GanTrainer<G, D> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
-        // burn's running states (BatchNorm statistics, spectral-norm
-        // vectors) apply their last update lazily, at the next read; saving
-        // reads them without doing so. `valid()` applies pending updates to
-        // the shared state, so the checkpoint holds the newest values.
-        let _ = self.generator.valid();
-        let _ = self.discriminator.valid();
-        out.module("generator", &self.generator)?;
-        out.module("discriminator", &self.discriminator)?;
-        if let Some(avg) = &self.ema {
-            out.module("generator_ema", avg)?;
-            out.json("ema_updates", &self.ema_updates)?;
-        }
-        out.optimizer("opt_generator", &self.opt_generator)?;
-        out.optimizer("opt_discriminator", &self.opt_discriminator)
+        self.generator.save(out)?;
+        self.discriminator.save(out)
     }
 
     fn load_state(&mut self, input: &StateReader) -> gen_core::Result<()> {
-        // Load everything first, so a damaged part leaves `self` unchanged.
-        let generator = input.module("generator", self.generator.clone())?;
-        let discriminator = input.module("discriminator", self.discriminator.clone())?;
-        let opt_generator = input.optimizer("opt_generator", self.opt_generator.clone())?;
-        let opt_discriminator =
-            input.optimizer("opt_discriminator", self.opt_discriminator.clone())?;
-        let (ema, ema_updates) = match &self.ema {
-            Some(avg) => (
-                Some(input.module("generator_ema", avg.clone())?),
-                input.json::<u64>("ema_updates")?,
-            ),
-            None => (None, 0),
-        };
-        self.ema = ema;
-        self.ema_updates = ema_updates;
+        // Both are read before either is replaced.
+        let generator = self.generator.loaded(input)?;
+        let discriminator = self.discriminator.loaded(input)?;
         self.generator = generator;
         self.discriminator = discriminator;
-        self.opt_generator = opt_generator;
-        self.opt_discriminator = opt_discriminator;
         Ok(())
     }
 }
@@ -389,10 +329,15 @@ mod tests {
             (GanTrainingConfig::new().with_clip(Some(0.0)), "clip"),
             (GanTrainingConfig::new().with_clip(Some(-0.01)), "clip"),
             (
-                GanTrainingConfig::new().with_ema_decay(Some(1.0)),
-                "ema_decay",
+                GanTrainingConfig::new().with_generator(
+                    gan_adam().with_ema(Some(gen_core::optim::EmaConfig::new(1.0))),
+                ),
+                "ema.decay",
             ),
-            (GanTrainingConfig::new().with_beta1(1.0), "beta1"),
+            (
+                GanTrainingConfig::new().with_discriminator(gan_adam().with_beta1(1.0)),
+                "beta1",
+            ),
             (
                 GanTrainingConfig::new()
                     .with_gradient_penalty(Some(GradientPenaltyConfig::new().with_step(0.0))),
@@ -433,22 +378,28 @@ mod tests {
         let ad = gan.device();
         let x = rng.normal([3, 2], &ad);
         let err = gan.step(vec![Batch::new(x.clone())], &mut rng).unwrap_err();
-        assert!(matches!(err, CoreError::Unsupported(_)), "{err}");
-        let bad = crate::conditional::labels_tensor(&[0, 1, 3], &ad);
+        assert!(
+            matches!(
+                err,
+                CoreError::Label(labels::LabelError::Missing { classes: 3 })
+            ),
+            "{err}"
+        );
+        let bad = labels::upload(&[0, 1, 3], &ad);
         let err = gan
             .step(vec![Batch::new(x.clone()).with_labels(bad)], &mut rng)
             .unwrap_err();
         assert!(
             matches!(
                 err,
-                CoreError::InvalidConfig {
-                    field: "labels",
-                    ..
-                }
+                CoreError::Label(labels::LabelError::OutOfRange {
+                    label: 3,
+                    classes: 3
+                })
             ),
             "{err}"
         );
-        let good = crate::conditional::labels_tensor(&[0, 1, 2], &ad);
+        let good = labels::upload(&[0, 1, 2], &ad);
         let m = gan
             .step(vec![Batch::new(x).with_labels(good)], &mut rng)
             .unwrap();

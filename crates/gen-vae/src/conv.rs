@@ -22,11 +22,12 @@ use burn::tensor::{Device, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::interop::{TorchModule, rename, renumber};
 use gen_core::rng::init_now;
+use gen_core::{Sample, SeededRng};
 
 use crate::error::Result;
 use crate::likelihood::{Likelihood, OutputDistribution};
 use crate::posterior::DiagonalGaussian;
-use crate::{Vae, impl_sample, with_condition};
+use crate::{Vae, VaeConfig, sample_prior, with_condition};
 
 /// Shape of a convolutional VAE.
 #[derive(Config, Debug, PartialEq)]
@@ -144,8 +145,7 @@ impl ConvVaeConfig {
             image_size: self.image_size,
             bottom_channels: last,
             bottom_size: side,
-            latent_dim: self.latent_dim,
-            num_classes: self.num_classes,
+            config: self.clone(),
         }))
     }
 }
@@ -163,9 +163,9 @@ pub struct ConvVae {
     image_size: usize,
     bottom_channels: usize,
     bottom_size: usize,
-    latent_dim: usize,
+    /// What it was built from (its card in checkpoints).
     #[module(skip)]
-    num_classes: Option<usize>,
+    config: ConvVaeConfig,
 }
 
 /// PyTorch names, as bench_vae.py's `VAE`: `enc` = `nn.Sequential(Conv2d,
@@ -186,19 +186,11 @@ impl TorchModule for ConvVae {
 
 impl Vae for ConvVae {
     fn latent_dim(&self) -> usize {
-        self.latent_dim
+        self.config.latent_dim
     }
 
-    fn data_dim(&self) -> usize {
-        self.channels * self.image_size * self.image_size
-    }
-
-    fn image_shape(&self) -> Option<[usize; 3]> {
-        Some([self.channels, self.image_size, self.image_size])
-    }
-
-    fn classes(&self) -> Option<usize> {
-        self.num_classes
+    fn model_config(&self) -> Option<VaeConfig> {
+        Some(VaeConfig::Conv(self.config.clone()))
     }
 
     fn encode(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> DiagonalGaussian {
@@ -231,7 +223,25 @@ impl Vae for ConvVae {
     }
 }
 
-impl_sample!(ConvVae);
+impl Sample for ConvVae {
+    fn example_shape(&self) -> Vec<usize> {
+        vec![self.channels, self.image_size, self.image_size]
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.config.num_classes
+    }
+
+    fn sample(
+        &self,
+        n: usize,
+        labels: Option<&[usize]>,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> gen_core::Result<Tensor<2>> {
+        sample_prior(self, n, labels, rng, device)
+    }
+}
 
 #[cfg(test)]
 mod tests {

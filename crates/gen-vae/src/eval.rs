@@ -96,7 +96,7 @@ pub fn evaluate<M: Vae>(
     for index in 0..data.batches_per_epoch() as u64 {
         let batch = data.batch(index, device)?;
         let x = batch.data;
-        let condition = condition_for(&model, &x, batch.labels)?;
+        let condition = condition_for(&model, &x, batch.labels.as_ref())?;
         let terms = elbo_terms(&model, x.clone(), condition.clone(), rng);
         let b = x.dims()[0];
         log_px += terms.log_likelihood.sum().into_scalar::<f64>();
@@ -119,6 +119,6 @@ pub fn evaluate<M: Vae>(
         kl: per(kl),
         nll,
         importance_samples: k,
-        bits_per_dim: bits_per_dim(nll.unwrap_or(neg_elbo), model.data_dim()),
+        bits_per_dim: bits_per_dim(nll.unwrap_or(neg_elbo), model.features()),
     })
 }

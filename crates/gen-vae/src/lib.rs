@@ -47,9 +47,8 @@ pub mod train;
 pub mod visual;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use gen_core::sample::check_labels;
-use gen_core::{Error as CoreError, SeededRng};
+use burn::tensor::{Device, Int, Tensor};
+use gen_core::{Error as CoreError, Sample, SeededRng, labels};
 
 pub use conv::{ConvVae, ConvVaeConfig};
 pub use error::{Error, Result};
@@ -61,24 +60,17 @@ pub use posterior::DiagonalGaussian;
 pub use train::{VaeTrainer, VaeTrainingConfig};
 
 /// A variational autoencoder: an encoder q(z | x, y) and a decoder
-/// p(x | z, y), with `y` a one-hot label for conditional models.
-pub trait Vae: Module {
+/// p(x | z, y), with `y` a one-hot label for conditional models. Its
+/// [`Sample`] side (prior samples) says the shape of one example and the
+/// number of classes of a conditional model.
+pub trait Vae: Module + Sample {
     /// The length of z.
     fn latent_dim(&self) -> usize;
-
-    /// Values per example (`channels * height * width` for images).
-    fn data_dim(&self) -> usize;
-
-    /// `[channels, height, width]` when the data are images.
-    fn image_shape(&self) -> Option<[usize; 3]>;
-
-    /// The number of classes of a conditional model; `None` otherwise.
-    fn classes(&self) -> Option<usize>;
 
     /// The posterior q(z | x, y).
     ///
     /// # Shapes
-    /// `x`: `[batch, data_dim]`, `condition`: one-hot `[batch, classes]`
+    /// `x`: `[batch, features]`, `condition`: one-hot `[batch, classes]`
     /// (conditional models only) -> parameters `[batch, latent_dim]`.
     fn encode(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> DiagonalGaussian;
 
@@ -86,11 +78,17 @@ pub trait Vae: Module {
     /// [`OutputDistribution`]).
     ///
     /// # Shapes
-    /// `z`: `[batch, latent_dim]` -> `[batch, data_dim]`.
+    /// `z`: `[batch, latent_dim]` -> `[batch, features]`.
     fn decode(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2>;
 
     /// The output distribution's head.
     fn output(&self) -> &OutputDistribution;
+
+    /// The config that rebuilds this model: what a checkpoint's model card
+    /// holds. `None` (the default) for a model of your own.
+    fn model_config(&self) -> Option<VaeConfig> {
+        None
+    }
 }
 
 /// The shape of any model of the crate, tagged with its kind: what a run
@@ -103,21 +101,6 @@ pub enum VaeConfig {
     Mlp(MlpVaeConfig),
     /// A [`ConvVae`].
     Conv(ConvVaeConfig),
-}
-
-/// One-hot rows `[n, classes]` for class labels.
-pub fn one_hot(labels: Tensor<1, Int>, classes: usize) -> Tensor<2> {
-    labels.one_hot::<2>(classes).float()
-}
-
-/// One-hot rows for labels given on the host.
-pub fn one_hot_host(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
-    let ints: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-    let n = ints.len();
-    one_hot(
-        Tensor::<1, Int>::from_data(TensorData::new(ints, [n]), device),
-        classes,
-    )
 }
 
 /// Appends the condition to the features, when there is one.
@@ -134,43 +117,38 @@ pub(crate) fn with_condition(x: Tensor<2>, condition: Option<Tensor<2>>) -> Tens
 pub(crate) fn condition_for<M: Vae>(
     model: &M,
     x: &Tensor<2>,
-    labels: Option<Tensor<1, Int>>,
+    labels: Option<&Tensor<1, Int>>,
 ) -> gen_core::Result<Option<Tensor<2>>> {
     let dims = x.dims();
-    if dims[1] != model.data_dim() {
+    if dims[1] != model.features() {
         return Err(CoreError::Shape {
             what: "VAE input",
-            expected: format!("[batch, {}]", model.data_dim()),
+            expected: format!("[batch, {}]", model.features()),
             found: dims.to_vec(),
         });
     }
-    match (model.classes(), labels) {
-        (None, _) => Ok(None),
-        (Some(k), Some(labels)) => {
-            if labels.dims()[0] != dims[0] {
-                return Err(CoreError::Shape {
-                    what: "VAE labels",
-                    expected: format!("[{}]", dims[0]),
-                    found: labels.dims().to_vec(),
-                });
-            }
-            let max = labels.clone().max().into_scalar::<i64>();
-            let min = labels.clone().min().into_scalar::<i64>();
-            if min < 0 || max >= k as i64 {
-                return Err(CoreError::Data(format!(
-                    "labels span {min}..={max}, but the model has classes 0..{k}"
-                )));
-            }
-            Ok(Some(one_hot(labels, k)))
-        }
-        (Some(k), None) => Err(CoreError::Unsupported(format!(
-            "this VAE is conditional on {k} classes and the data has no labels"
-        ))),
-    }
+    labels::for_training(dims[0], labels, model.num_classes())?;
+    Ok(labels
+        .zip(model.num_classes())
+        .map(|(l, k)| labels::one_hot(l.clone(), k)))
+}
+
+/// The one-hot condition for labels chosen on the host by
+/// [`gen_core::labels::for_sampling`].
+pub(crate) fn condition_host(
+    labels: Option<&[usize]>,
+    classes: Option<usize>,
+    device: &Device,
+) -> Option<Tensor<2>> {
+    labels
+        .zip(classes)
+        .map(|(l, k)| labels::one_hot(labels::upload(l, device), k))
 }
 
 /// Decodes `n` draws from the prior N(0, I) and returns the means of
 /// p(x | z): what [`gen_core::Sample`] does for every model of the crate.
+/// A conditional model asked for `labels = None` draws each sample's class
+/// uniformly (gen-core's [`labels`] rules).
 ///
 /// # Errors
 /// As [`gen_core::Sample::sample`].
@@ -181,36 +159,12 @@ pub fn sample_prior<M: Vae>(
     rng: &mut SeededRng,
     device: &Device,
 ) -> gen_core::Result<Tensor<2>> {
-    check_labels(n, labels, model.classes())?;
+    let labels = labels::for_sampling(n, labels, model.num_classes(), rng)?;
     let model = model.valid().to_device(device);
     let z = rng.normal([n, model.latent_dim()], device);
-    let condition = labels
-        .zip(model.classes())
-        .map(|(l, k)| one_hot_host(l, k, device));
+    let condition = condition_host(labels.as_deref(), model.num_classes(), device);
     Ok(model.output().mean(model.decode(z, condition)))
 }
-
-/// Implements [`gen_core::Sample`] for a [`Vae`] through [`sample_prior`].
-macro_rules! impl_sample {
-    ($model:ty) => {
-        impl gen_core::Sample<2> for $model {
-            fn sample(
-                &self,
-                n: usize,
-                labels: Option<&[usize]>,
-                rng: &mut gen_core::SeededRng,
-                device: &burn::tensor::Device,
-            ) -> gen_core::Result<burn::tensor::Tensor<2>> {
-                $crate::sample_prior(self, n, labels, rng, device)
-            }
-
-            fn num_classes(&self) -> Option<usize> {
-                $crate::Vae::classes(self)
-            }
-        }
-    };
-}
-pub(crate) use impl_sample;
 
 #[cfg(test)]
 mod tests {

@@ -13,11 +13,12 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::rng::init_now;
+use gen_core::{Sample, SeededRng};
 
 use crate::error::Result;
 use crate::likelihood::{Likelihood, OutputDistribution};
 use crate::posterior::DiagonalGaussian;
-use crate::{Vae, impl_sample, with_condition};
+use crate::{Vae, VaeConfig, sample_prior, with_condition};
 
 /// Shape of an MLP VAE.
 #[derive(Config, Debug, PartialEq)]
@@ -100,10 +101,7 @@ impl MlpVaeConfig {
             log_variance: LinearConfig::new(last, self.latent_dim).init(device),
             decoder: linear_stack(&widths, device),
             output: OutputDistribution::new(self.likelihood, self.data_dim, device),
-            latent_dim: self.latent_dim,
-            data_dim: self.data_dim,
-            num_classes: self.num_classes,
-            image_shape: self.image_shape,
+            config: self.clone(),
         }))
     }
 }
@@ -123,12 +121,9 @@ pub struct MlpVae {
     log_variance: Linear,
     decoder: Vec<Linear>,
     output: OutputDistribution,
-    latent_dim: usize,
-    data_dim: usize,
+    /// What it was built from (its card in checkpoints).
     #[module(skip)]
-    num_classes: Option<usize>,
-    #[module(skip)]
-    image_shape: Option<[usize; 3]>,
+    config: MlpVaeConfig,
 }
 
 /// No PyTorch twin: its own field names (`encoder.<i>`, `mean`,
@@ -138,19 +133,11 @@ impl gen_core::interop::TorchModule for MlpVae {}
 
 impl Vae for MlpVae {
     fn latent_dim(&self) -> usize {
-        self.latent_dim
+        self.config.latent_dim
     }
 
-    fn data_dim(&self) -> usize {
-        self.data_dim
-    }
-
-    fn image_shape(&self) -> Option<[usize; 3]> {
-        self.image_shape
-    }
-
-    fn classes(&self) -> Option<usize> {
-        self.num_classes
+    fn model_config(&self) -> Option<VaeConfig> {
+        Some(VaeConfig::Mlp(self.config.clone()))
     }
 
     fn encode(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> DiagonalGaussian {
@@ -178,7 +165,28 @@ impl Vae for MlpVae {
     }
 }
 
-impl_sample!(MlpVae);
+impl Sample for MlpVae {
+    fn example_shape(&self) -> Vec<usize> {
+        match self.config.image_shape {
+            Some(shape) => shape.to_vec(),
+            None => vec![self.config.data_dim],
+        }
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.config.num_classes
+    }
+
+    fn sample(
+        &self,
+        n: usize,
+        labels: Option<&[usize]>,
+        rng: &mut SeededRng,
+        device: &Device,
+    ) -> gen_core::Result<Tensor<2>> {
+        sample_prior(self, n, labels, rng, device)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -205,7 +213,13 @@ mod tests {
         let mut rng = SeededRng::new(0);
         let s = cvae.sample(3, Some(&[0, 1, 2]), &mut rng, &dev).unwrap();
         assert_eq!(s.dims(), [3, 6]);
-        assert!(cvae.sample(3, None, &mut rng, &dev).is_err());
+        // No labels: each sample's class is drawn, then decoded with it.
+        let mut a = SeededRng::new(5);
+        let free = cvae.sample(3, None, &mut a, &dev).unwrap();
+        let mut b = SeededRng::new(5);
+        let classes = gen_core::labels::for_sampling(3, None, Some(3), &mut b).unwrap();
+        let same = cvae.sample(3, classes.as_deref(), &mut b, &dev).unwrap();
+        assert_eq!(free.into_data(), same.into_data());
         assert!(cvae.sample(1, Some(&[3]), &mut rng, &dev).is_err());
         assert!(vae.sample(1, Some(&[0]), &mut rng, &dev).is_err());
     }

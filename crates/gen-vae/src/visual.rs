@@ -8,29 +8,32 @@
 
 use burn::tensor::{Device, Tensor};
 use gen_core::Error as CoreError;
-use gen_core::sample::check_labels;
+use gen_core::labels::{self, LabelError};
 
-use crate::{Vae, one_hot_host};
+use crate::{Vae, condition_host};
 
+/// The condition of a conditional model, which here needs its labels (the
+/// pictures are deterministic: no class is drawn).
 fn condition<M: Vae>(
     model: &M,
     labels: Option<&[usize]>,
     n: usize,
     device: &Device,
 ) -> gen_core::Result<Option<Tensor<2>>> {
-    check_labels(n, labels, model.classes())?;
-    Ok(labels
-        .zip(model.classes())
-        .map(|(l, k)| one_hot_host(l, k, device)))
+    labels::check(n, labels, model.num_classes())?;
+    if let (Some(classes), None) = (model.num_classes(), labels) {
+        return Err(LabelError::Missing { classes }.into());
+    }
+    Ok(condition_host(labels, model.num_classes(), device))
 }
 
 fn check_width<M: Vae>(model: &M, x: &Tensor<2>, what: &'static str) -> gen_core::Result<()> {
-    if x.dims()[1] == model.data_dim() {
+    if x.dims()[1] == model.features() {
         Ok(())
     } else {
         Err(CoreError::Shape {
             what,
-            expected: format!("[n, {}]", model.data_dim()),
+            expected: format!("[n, {}]", model.features()),
             found: x.dims().to_vec(),
         })
     }
