@@ -190,19 +190,7 @@ fn parse_sampler(name: &str) -> gcore::Result<(SamplerKind, usize)> {
             format!("`{name}`: expected a name and a step count, e.g. ddim50"),
         )
     })?;
-    let kind = match kind {
-        "ddim" => SamplerKind::Ddim { eta: 0.0 },
-        "dpm" => SamplerKind::DpmSolver,
-        "ddpm" => SamplerKind::Ddpm,
-        "euler" => SamplerKind::Euler,
-        other => {
-            return Err(gcore::Error::config(
-                "samplers",
-                format!("unknown sampler `{other}`: expected ddim, dpm, ddpm or euler"),
-            ));
-        }
-    };
-    Ok((kind, steps))
+    Ok((kind.parse()?, steps))
 }
 
 /// The first `n` images of a split as `[n, 1, 28, 28]` in [-1, 1], with

@@ -7,17 +7,16 @@
 //! cargo run --release --example evaluate -- --run out/diffusion_mnist --sampler dpm_solver --steps 20
 //! ```
 //!
-//! `--run` is the output folder of `vae_mnist`, `gan_mnist` or
-//! `diffusion_mnist`: its `config.json` says which model it trained (the
-//! family and the model's config), and its newest checkpoint (or
-//! `--checkpoint DIR`) holds the weights. The program rebuilds the model,
-//! loads the weights, draws `--samples` images (a conditional model: every
-//! class in equal shares) and scores them against the 10,000 MNIST test
-//! images with the project's classifier (classifier-FID, KID, classifier
-//! score, class coverage, precision/recall, density/coverage; for a
-//! conditional model the share classified as the class asked for). For a
-//! VAE it adds the test-set negative ELBO and, with `--nll-samples K`, the
-//! importance-sampled negative log-likelihood, in nats per image.
+//! `--run` is a run folder (its newest checkpoint is read) or one
+//! checkpoint folder. The checkpoint's model card says which model it
+//! holds (`generative::saved::open` rebuilds it); the program draws
+//! `--samples` images (a conditional model: every class in equal shares)
+//! and scores them against the 10,000 MNIST test images with the project's
+//! classifier (classifier-FID, KID, classifier score, class coverage,
+//! precision/recall, density/coverage; for a conditional model the share
+//! classified as the class asked for). For a VAE it adds the test-set
+//! negative ELBO and, with `--nll-samples K`, the importance-sampled
+//! negative log-likelihood, in nats per image.
 //!
 //! GANs and diffusion models are sampled from their EMA weights when the
 //! run kept them (`--no-ema` to use the raw weights).
@@ -30,13 +29,13 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use clap::Parser;
-use common::{GanConfig, RunFolder, RunModel};
-use generative::core::{self as gcore, Sample, SeededRng, ValueRange};
+use generative::core::{self as gcore, SeededRng, ValueRange};
 use generative::data::{
     Binarize, IdxExamples, IdxImages, IdxKind, Loader, Split, Subset, Transform, Verify,
 };
-use generative::diffusion::{Diffusion, DiffusionTrainingConfig, SamplerKind, UNetConfig};
-use generative::vae::{Evaluation, Vae, VaeConfig, evaluate};
+use generative::diffusion::SamplerKind;
+use generative::saved::{self, SampleOptions, Saved, SavedModel};
+use generative::vae::{Evaluation, evaluate};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -44,12 +43,9 @@ use serde_json::Value;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// The run folder (the `--out` of vae_mnist, gan_mnist or diffusion_mnist).
+    /// A run folder (the `--out` of a training example) or a checkpoint folder.
     #[arg(long)]
     run: PathBuf,
-    /// A checkpoint folder to load instead of the run's newest.
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
     /// Folder with the four MNIST IDX files.
     #[arg(long, default_value = "../shared/data/mnist")]
     data: PathBuf,
@@ -63,9 +59,9 @@ struct Args {
     /// VAE only: importance samples per test image for the NLL (0: skip).
     #[arg(long, default_value_t = 0)]
     nll_samples: usize,
-    /// Diffusion only: the sampler (ddpm, ddim, dpm_solver, euler).
+    /// Diffusion only: the sampler (ddpm, ddim, ddim:<eta>, dpm_solver, euler).
     #[arg(long, default_value = "ddim")]
-    sampler: String,
+    sampler: SamplerKind,
     /// Diffusion only: sampling steps.
     #[arg(long, default_value_t = 50)]
     steps: usize,
@@ -86,7 +82,7 @@ struct Report {
     run: String,
     checkpoint: String,
     step: u64,
-    family: &'static str,
+    family: String,
     model: Value,
     weights: &'static str,
     sampler: Option<String>,
@@ -100,7 +96,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
-    let run = RunFolder::open(&args.run, args.checkpoint.as_deref())?;
+    let saved = saved::open(&args.run, !args.no_ema, &device)?;
     let reference = common::mnist_test_images(&args.data, &device)?;
     let available = reference.dims()[0];
     if !(2..=available).contains(&args.test_images) {
@@ -110,16 +106,40 @@ fn run(args: &Args) -> gcore::Result<()> {
         ));
     }
     let reference = reference.narrow(0, 0, args.test_images);
-    let mut report = match &run.model {
-        RunModel::Diffusion(config) => {
-            diffusion(args, &run, &config.0, &config.1, reference, &device)?
-        }
-        RunModel::Vae(config) => vae(args, &run, config, reference, &device)?,
-        RunModel::Gan(config) => gan(args, &run, config, reference, &device)?,
+    let options = SampleOptions {
+        sampler: args.sampler,
+        steps: args.steps,
+        guidance: args.guidance,
     };
-    report.run = common::display(&args.run);
-    report.checkpoint = common::display(&run.checkpoint);
-    report.step = run.reader.manifest().step;
+    let model = saved.sampler(&options)?;
+    let quality = common::sample_quality(
+        model.as_ref(),
+        args.samples,
+        common::sample_range(&saved),
+        reference,
+        &device,
+    )?;
+    let likelihood = match &saved.model {
+        SavedModel::Vae(vae) => Some(vae_likelihood(args, &saved, vae, &device)?),
+        _ => None,
+    };
+    let sampler = matches!(saved.model, SavedModel::Diffusion(_)).then(|| {
+        format!(
+            "{} with {} steps, guidance {}",
+            args.sampler, args.steps, args.guidance
+        )
+    });
+    let report = Report {
+        run: common::display(&args.run),
+        checkpoint: common::display(&saved.checkpoint),
+        step: saved.step,
+        family: saved.card.family.clone(),
+        model: saved.card.model.clone(),
+        weights: if saved.ema { "ema" } else { "model" },
+        sampler,
+        quality,
+        likelihood,
+    };
     println!(
         "{}",
         serde_json::to_string_pretty(&report).expect("a report serialises")
@@ -127,66 +147,15 @@ fn run(args: &Args) -> gcore::Result<()> {
     Ok(())
 }
 
-fn empty(
-    family: &'static str,
-    model: Value,
-    weights: &'static str,
-    quality: common::SampleQuality,
-) -> Report {
-    Report {
-        run: String::new(),
-        checkpoint: String::new(),
-        step: 0,
-        family,
-        model,
-        weights,
-        sampler: None,
-        quality,
-        likelihood: None,
-    }
-}
-
-fn vae(
+/// The test-set likelihood as the run trained: dynamically binarised runs
+/// are scored on binarised test images.
+fn vae_likelihood(
     args: &Args,
-    run: &RunFolder,
-    config: &VaeConfig,
-    reference: burn::tensor::Tensor<4>,
+    saved: &Saved,
+    model: &generative::vae::SavedVae,
     device: &Device,
-) -> gcore::Result<Report> {
-    match config {
-        VaeConfig::Mlp(c) => {
-            let model = run.reader.module("model", c.init(device)?)?;
-            vae_report(args, &model, &run.model_json, reference, device)
-        }
-        VaeConfig::Conv(c) => {
-            let model = run.reader.module("model", c.init(device)?)?;
-            vae_report(args, &model, &run.model_json, reference, device)
-        }
-    }
-}
-
-fn vae_report<M: Vae + Sample>(
-    args: &Args,
-    model: &M,
-    model_json: &Value,
-    reference: burn::tensor::Tensor<4>,
-    device: &Device,
-) -> gcore::Result<Report> {
-    let quality = common::sample_quality(
-        model,
-        args.samples,
-        ValueRange::ZeroToOne,
-        reference,
-        device,
-    )?;
-    // The likelihood of the test set as the run trained: dynamically
-    // binarised runs are scored on binarised test images.
-    let run_args: Value = std::fs::read_to_string(args.run.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v.get("args").cloned())
-        .unwrap_or(Value::Null);
-    let binarize = match run_args.get("binarize").and_then(Value::as_str) {
+) -> gcore::Result<Evaluation> {
+    let binarize = match saved.run_config["args"]["binarize"].as_str() {
         Some("Dynamic") => Binarize::Dynamic,
         _ => Binarize::Off,
     };
@@ -204,92 +173,11 @@ fn vae_report<M: Vae + Sample>(
         (0..n).collect(),
     );
     let mut loader = Loader::new(first, batch, 1)?.sequential();
-    let likelihood = evaluate(
+    evaluate(
         model,
         &mut loader,
         device,
         args.nll_samples,
         &mut SeededRng::new(u64::MAX),
-    )?;
-    let mut report = empty("vae", model_json.clone(), "model", quality);
-    report.likelihood = Some(likelihood);
-    Ok(report)
-}
-
-fn gan(
-    args: &Args,
-    run: &RunFolder,
-    config: &GanConfig,
-    reference: burn::tensor::Tensor<4>,
-    device: &Device,
-) -> gcore::Result<Report> {
-    let part = run.weights_part("generator_ema", "generator", args.no_ema);
-    let quality = match config {
-        GanConfig::MlpGan(c) => {
-            let g = run.reader.module(part, c.init_generator(device)?)?;
-            common::sample_quality(
-                &g,
-                args.samples,
-                ValueRange::MinusOneToOne,
-                reference,
-                device,
-            )?
-        }
-        GanConfig::Dcgan(c) => {
-            let g = run.reader.module(part, c.init_generator(device)?)?;
-            common::sample_quality(
-                &g,
-                args.samples,
-                ValueRange::MinusOneToOne,
-                reference,
-                device,
-            )?
-        }
-    };
-    Ok(empty("gan", run.model_json.clone(), part, quality))
-}
-
-fn diffusion(
-    args: &Args,
-    run: &RunFolder,
-    unet: &UNetConfig,
-    training: &DiffusionTrainingConfig,
-    reference: burn::tensor::Tensor<4>,
-    device: &Device,
-) -> gcore::Result<Report> {
-    let sampler: SamplerKind = match args.sampler.as_str() {
-        "ddpm" => SamplerKind::Ddpm,
-        "ddim" => SamplerKind::Ddim { eta: 0.0 },
-        "dpm_solver" => SamplerKind::DpmSolver,
-        "euler" => SamplerKind::Euler,
-        other => {
-            return Err(gcore::Error::config(
-                "sampler",
-                format!("`{other}` is not one of ddpm, ddim, dpm_solver, euler"),
-            ));
-        }
-    };
-    let part = run.weights_part("ema", "model", args.no_ema);
-    let net = run.reader.module(part, unet.init(device)?)?;
-    let model = Diffusion::new(
-        net,
-        training.noise_schedule()?,
-        training.prediction,
-        sampler,
-        args.steps,
-    )?
-    .with_guidance(args.guidance);
-    let quality = common::sample_quality(
-        &model,
-        args.samples,
-        ValueRange::MinusOneToOne,
-        reference,
-        device,
-    )?;
-    let mut report = empty("diffusion", run.config["unet"].clone(), part, quality);
-    report.sampler = Some(format!(
-        "{} with {} steps, guidance {}",
-        args.sampler, args.steps, args.guidance
-    ));
-    Ok(report)
+    )
 }

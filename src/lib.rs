@@ -12,6 +12,9 @@
 //! | [`vae`] | `gen-vae` | variational autoencoders |
 //! | [`diffusion`] | `gen-diffusion` | noise schedules and samplers for diffusion models |
 //!
+//! [`saved::open`] rebuilds any saved model of the workspace from its
+//! checkpoint alone (the model card every trainer writes).
+//!
 //! Backends are Cargo features of this crate: `flex` (default, CPU),
 //! `ndarray` (CPU), `wgpu` (GPU), `cuda`. The one that runs is picked at run
 //! time by name with [`core::device::device`].
@@ -34,6 +37,8 @@ pub use gen_diffusion as diffusion;
 pub use gen_eval as eval;
 pub use gen_gan as gan;
 pub use gen_vae as vae;
+
+pub mod saved;
 
 /// The README's code, compiled as a doctest so it cannot rot.
 #[cfg(doctest)]

@@ -1,8 +1,9 @@
-//! The `evaluate` and `export_torch` examples on a run folder written
-//! through the library: they rebuild the model from `config.json` and load
-//! the newest checkpoint; `evaluate` prints one JSON object (it needs
+//! The `evaluate`, `export_torch` and `sample` examples on a run folder
+//! written through the library: they rebuild the model from the newest
+//! checkpoint's model card; `evaluate` prints one JSON object (it needs
 //! MNIST's test images from ../shared/data for the scores, and without them
-//! must say so clearly), `export_torch` writes a safetensors file.
+//! must say so clearly), `export_torch` writes a safetensors file, `sample`
+//! a folder of PNG files and `.npy` arrays.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -111,14 +112,70 @@ fn folders_that_are_not_runs_are_clear_errors() {
     let out = evaluate(&["--run", dir.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("config.json"), "{stderr}");
+    assert!(
+        stderr.contains("neither a checkpoint folder nor a run folder"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    std::fs::write(dir.path().join("config.json"), r#"{"args": {}}"#).unwrap();
+    // A checkpoint of the earlier format: refused, and said why.
+    let old = dir.path().join("checkpoints/step-000000000003");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(
+        old.join("state.json"),
+        r#"{"format": "gen-checkpoint/1", "step": 3, "rng": null, "run_config": null, "parts": []}"#,
+    )
+    .unwrap();
     let out = evaluate(&["--run", dir.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("no checkpoint"), "{stderr}");
+    assert!(stderr.contains("earlier version"), "{stderr}");
+}
+
+#[test]
+fn samples_a_saved_vae_into_pngs_and_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    vae_run(&run);
+    let out_dir = dir.path().join("samples");
+    let args = [
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--n",
+        "5",
+        "--batch",
+        "2",
+    ];
+    let out = example("sample", &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let pngs = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("png".as_ref()))
+        .count();
+    assert_eq!(pngs, 5);
+    let png = image::open(out_dir.join("000004.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (28, 28));
+    let bytes = std::fs::read(out_dir.join("samples.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), [5, 1, 28, 28]);
+    let values: Vec<f32> = npy.into_vec().unwrap();
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+    // An unconditional model has no labels file, and refuses a class.
+    assert!(!out_dir.join("labels.npy").exists());
+    let again = example("sample", &args);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds samples"));
+    let other = dir.path().join("other");
+    let mut with_class = args.to_vec();
+    with_class[3] = other.to_str().unwrap();
+    with_class.extend(["--class", "3"]);
+    let out = example("sample", &with_class);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unconditional"), "{stderr}");
 }
 
 #[test]
@@ -195,7 +252,8 @@ fn exports_a_saved_vae_for_pytorch() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("config.json") && !stderr.contains("panicked"),
+        stderr.contains("neither a checkpoint folder nor a run folder")
+            && !stderr.contains("panicked"),
         "{stderr}"
     );
 }

@@ -170,6 +170,16 @@ impl StateReader {
         &self.manifest
     }
 
+    /// The checkpoint's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the checkpoint has a part of this name.
+    pub fn has(&self, name: &str) -> bool {
+        self.manifest.parts.iter().any(|p| p.name == name)
+    }
+
     /// Reads a part's bytes, checking its length and checksum.
     ///
     /// # Errors
@@ -373,9 +383,11 @@ impl CheckpointStore {
     pub fn open(dir: &Path) -> Result<StateReader> {
         let path = dir.join(MANIFEST);
         let bytes = fs::read(&path).map_err(|e| Error::checkpoint(&path, e.to_string()))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::checkpoint(&path, format!("unreadable manifest: {e}")))?;
-        if manifest.format == "gen-checkpoint/1" {
+        // The format first: another version's manifest may not parse.
+        let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
+        if format == "gen-checkpoint/1" {
             return Err(Error::checkpoint(
                 &path,
                 format!(
@@ -385,12 +397,14 @@ impl CheckpointStore {
                 ),
             ));
         }
-        if manifest.format != FORMAT {
+        if format != FORMAT {
             return Err(Error::checkpoint(
                 &path,
-                format!("format `{}`, expected `{FORMAT}`", manifest.format),
+                format!("format `{format}`, expected `{FORMAT}`"),
             ));
         }
+        let manifest: Manifest = serde_json::from_value(value)
+            .map_err(|e| Error::checkpoint(&path, format!("unreadable manifest: {e}")))?;
         Ok(StateReader {
             dir: dir.to_path_buf(),
             manifest,

@@ -11,6 +11,7 @@
 //! | [`optim`] | [`Optimized`](optim::Optimized): a module with burn's Adam/AdamW, a learning-rate schedule, clipping, a moving average and the non-finite guard |
 //! | [`trainer`] | [`Trainer`]: steps or epochs, progress, JSON-lines metrics, atomic checkpoints, resume |
 //! | [`checkpoint`] | the checkpoint format and its store |
+//! | [`card`] | [`ModelCard`](card::ModelCard): the family and kind-tagged config a checkpoint holds, to rebuild its model |
 //! | [`rng`] | [`SeededRng`]: host-side, serialisable randomness that is the same on every backend |
 //! | [`grid`] | PNG grids of grey or RGB image batches |
 //! | [`nats`] | likelihood units: bits per dimension, log-mean-exp |
@@ -30,6 +31,7 @@
 //! # Ok::<(), gen_core::Error>(())
 //! ```
 
+pub mod card;
 pub mod checkpoint;
 pub mod device;
 pub mod error;

@@ -11,6 +11,21 @@
 
 use burn::module::Module;
 use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::mlp_denoiser::MlpDenoiserConfig;
+use crate::unet::UNetConfig;
+
+/// The shape of any denoiser of the crate, tagged with its kind: what a
+/// checkpoint's model card holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "config", rename_all = "snake_case")]
+pub enum DenoiserConfig {
+    /// A [`UNet`](crate::UNet).
+    Unet(UNetConfig),
+    /// An [`MlpDenoiser`](crate::MlpDenoiser).
+    Mlp(MlpDenoiserConfig),
+}
 
 /// A network that predicts the noise, the velocity or the clean sample from
 /// a noisy sample and its timestep (which of them is the
@@ -28,6 +43,12 @@ pub trait Denoiser: Module {
     /// The number of real classes of a conditional model (the null class is
     /// this number); `None` for an unconditional model.
     fn num_classes(&self) -> Option<usize> {
+        None
+    }
+
+    /// The config that rebuilds this network: what a checkpoint's model
+    /// card holds. `None` (the default) for a network of your own.
+    fn model_config(&self) -> Option<DenoiserConfig> {
         None
     }
 

@@ -17,6 +17,7 @@
 //! | [`mlp_denoiser`] | [`MlpDenoiser`] for low-dimensional (toy 2-D) data |
 //! | [`train`] | [`DiffusionTrainer`]: gen-core's `TrainStep` + `Stateful`; epsilon / v / x0 targets, uniform or min-SNR-gamma weights, Adam, EMA weights, label dropout for classifier-free guidance |
 //! | [`sample`](mod@sample) | the sampling loop ([`sample()`], [`sample_trajectory`]), classifier-free guidance ([`guided_output`]), and [`Diffusion`], which implements [`gen_core::Sample`] |
+//! | [`saved`] | a saved model rebuilt from its checkpoint's model card ([`SavedDiffusion`], [`SavedDenoiser`], [`DiffusionModelConfig`]) |
 //! | [`vlb`] | the variational bound (prior, diffusion KL terms, discretised decoder) in bits per dimension, by stratified Monte Carlo over timesteps |
 //! | [`error`] | [`Error`], which wraps [`gen_core::Error`] |
 //!
@@ -76,6 +77,7 @@ pub mod forward;
 pub mod mlp_denoiser;
 pub mod sample;
 pub mod sampler;
+pub mod saved;
 pub mod schedule;
 pub mod train;
 pub mod unet;
@@ -83,7 +85,7 @@ pub mod vlb;
 
 pub use ddim::{Ddim, PrevTimestep};
 pub use ddpm::{Ddpm, DdpmVariance};
-pub use denoiser::Denoiser;
+pub use denoiser::{Denoiser, DenoiserConfig};
 pub use dpm_solver::{DpmSolver, MultistepCoefficients};
 pub use error::{Error, Result};
 pub use euler::Euler;
@@ -93,6 +95,7 @@ pub use sample::{
     Diffusion, SamplerKind, Snapshot, Trajectory, guided_output, sample, sample_trajectory,
 };
 pub use sampler::{Prediction, Sampler, SamplerStep, StepCoefficients};
+pub use saved::{DiffusionModelConfig, FAMILY, SavedDenoiser, SavedDiffusion};
 pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
 pub use train::{DiffusionTrainer, DiffusionTrainingConfig, LossWeighting};
 pub use unet::{UNet, UNetConfig, UNetLayout};

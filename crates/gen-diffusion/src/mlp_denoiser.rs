@@ -14,7 +14,7 @@ use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::ensure_nonzero;
 use gen_core::rng::init_now;
 
-use crate::denoiser::Denoiser;
+use crate::denoiser::{Denoiser, DenoiserConfig};
 use crate::embedding::Conditioning;
 use crate::error::Result;
 
@@ -78,7 +78,7 @@ impl MlpDenoiserConfig {
                 })
                 .collect(),
             output: LinearConfig::new(h, self.features).init(device),
-            features: self.features,
+            config: self.clone(),
         }))
     }
 }
@@ -90,7 +90,9 @@ pub struct MlpDenoiser {
     cond: Conditioning,
     blocks: Vec<[Linear; 2]>,
     output: Linear,
-    features: usize,
+    /// What it was built from (its card in checkpoints).
+    #[module(skip)]
+    config: MlpDenoiserConfig,
 }
 
 /// No PyTorch twin: its own field names (`input`, `cond.linear1`,
@@ -100,7 +102,11 @@ impl gen_core::interop::TorchModule for MlpDenoiser {}
 
 impl Denoiser for MlpDenoiser {
     fn features(&self) -> usize {
-        self.features
+        self.config.features
+    }
+
+    fn model_config(&self) -> Option<DenoiserConfig> {
+        Some(DenoiserConfig::Mlp(self.config.clone()))
     }
 
     fn num_classes(&self) -> Option<usize> {

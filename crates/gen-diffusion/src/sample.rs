@@ -214,6 +214,52 @@ pub enum SamplerKind {
     Euler,
 }
 
+/// The names of the command lines: `ddpm`, `ddim` (eta 0), `ddim:<eta>`,
+/// `dpm_solver`, `euler`.
+///
+/// ```
+/// use gen_diffusion::SamplerKind;
+/// assert_eq!("ddim".parse::<SamplerKind>()?, SamplerKind::Ddim { eta: 0.0 });
+/// assert_eq!("ddim:0.5".parse::<SamplerKind>()?, SamplerKind::Ddim { eta: 0.5 });
+/// assert_eq!(SamplerKind::DpmSolver.to_string(), "dpm_solver");
+/// assert!("plms".parse::<SamplerKind>().is_err());
+/// # Ok::<(), gen_core::Error>(())
+/// ```
+impl std::str::FromStr for SamplerKind {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad = || {
+            CoreError::config(
+                "sampler",
+                format!("`{s}` is not one of ddpm, ddim, ddim:<eta>, dpm_solver, euler"),
+            )
+        };
+        Ok(match s {
+            "ddpm" => SamplerKind::Ddpm,
+            "ddim" => SamplerKind::Ddim { eta: 0.0 },
+            "dpm_solver" | "dpm" => SamplerKind::DpmSolver,
+            "euler" => SamplerKind::Euler,
+            other => match other.strip_prefix("ddim:").map(str::parse::<f64>) {
+                Some(Ok(eta)) if eta.is_finite() && eta >= 0.0 => SamplerKind::Ddim { eta },
+                _ => return Err(bad()),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SamplerKind::Ddpm => f.write_str("ddpm"),
+            SamplerKind::Ddim { eta } if *eta == 0.0 => f.write_str("ddim"),
+            SamplerKind::Ddim { eta } => write!(f, "ddim:{eta}"),
+            SamplerKind::DpmSolver => f.write_str("dpm_solver"),
+            SamplerKind::Euler => f.write_str("euler"),
+        }
+    }
+}
+
 impl SamplerKind {
     /// Builds the sampler with `steps` steps: trailing spacing for DDPM and
     /// DDIM (so that the first step is at `T - 1`, Lin et al. 2023),

@@ -21,6 +21,7 @@ use burn::config::Config;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use gen_core::card::MODEL_CARD;
 use gen_core::error::{ensure_nonzero, ensure_positive};
 use gen_core::optim::{Diverged, EmaConfig, GradClip, Guarded, OptimConfig, Optimized};
 use gen_core::{
@@ -312,6 +313,9 @@ impl<M: Denoiser> TrainStep for DiffusionTrainer<M> {
 
 impl<M: Denoiser> Stateful for DiffusionTrainer<M> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
+        if let Some(card) = crate::saved::card(self.model.module(), &self.config)? {
+            out.json(MODEL_CARD, &card)?;
+        }
         self.model.save(out)
     }
 

@@ -71,7 +71,7 @@ use gen_core::interop::TorchModule;
 use gen_core::rng::init_now;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::denoiser::Denoiser;
+use crate::denoiser::{Denoiser, DenoiserConfig};
 use crate::embedding::Conditioning;
 use crate::error::{Error, Result};
 
@@ -301,7 +301,7 @@ impl UNetConfig {
                 .init(device),
             image_channels: self.image_channels,
             image_size: self.image_size,
-            layout: self.layout,
+            config: self.clone(),
         }))
     }
 
@@ -527,14 +527,15 @@ pub struct UNet {
     conv_out: Conv2d,
     image_channels: usize,
     image_size: usize,
+    /// What it was built from (its card in checkpoints).
     #[module(skip)]
-    layout: UNetLayout,
+    config: UNetConfig,
 }
 
 impl UNet {
     /// The layout the model was built with.
     pub fn layout(&self) -> UNetLayout {
-        self.layout
+        self.config.layout
     }
 
     /// The prediction for noisy images.
@@ -548,7 +549,7 @@ impl UNet {
         t: Tensor<1>,
         class: Option<Tensor<1, Int>>,
     ) -> Tensor<4> {
-        let full = self.layout == UNetLayout::Full;
+        let full = self.config.layout == UNetLayout::Full;
         let emb = self.cond.forward(t, class);
         // What every block's time projection reads, computed once.
         let emb = if full { silu(emb) } else { emb };
@@ -596,6 +597,10 @@ impl Denoiser for UNet {
         self.cond.num_classes()
     }
 
+    fn model_config(&self) -> Option<DenoiserConfig> {
+        Some(DenoiserConfig::Unet(self.config.clone()))
+    }
+
     fn forward(&self, x: Tensor<2>, t: Tensor<1>, class: Option<Tensor<1, Int>>) -> Tensor<2> {
         let [b, f] = x.dims();
         let (c, s) = (self.image_channels, self.image_size);
@@ -614,7 +619,7 @@ impl Denoiser for UNet {
 /// PyTorch twin and keeps its own paths.
 impl TorchModule for UNet {
     fn torch_key(&self, path: &str) -> String {
-        match self.layout {
+        match self.config.layout {
             UNetLayout::Full => None,
             UNetLayout::Compact => compact_torch_key(path, self.down.len() + 1),
         }

@@ -8,6 +8,7 @@
 //! | [`spectral_norm`] | [`SpectralNorm`]: power iteration on a Linear or Conv2d weight, `u` persisted |
 //! | [`penalty`] | the finite-difference gradient penalty ([`GradientPenaltyConfig`]) |
 //! | [`loss`] | [`GanLoss`]: non-saturating, minimax, hinge, Wasserstein, least squares |
+//! | [`saved`] | a saved GAN rebuilt from its checkpoint's model card ([`SavedGenerator`], [`SavedDiscriminator`]) |
 //! | [`train`] | [`GanTrainer`]: two models, two Adam optimizers, `n_critic`, clipping, penalty, EMA of G (gen-core's shared optimisation layer); a [`gen_core::TrainStep`] |
 //! | [`error`] | [`Error`], wrapping gen-core's |
 //!
@@ -39,6 +40,7 @@ pub mod error;
 pub mod loss;
 pub mod mlp;
 pub mod penalty;
+pub mod saved;
 pub mod spectral_norm;
 pub mod train;
 
@@ -51,8 +53,9 @@ pub use error::{Error, Result};
 pub use loss::GanLoss;
 pub use mlp::{MlpDiscriminator, MlpGanConfig, MlpGenerator};
 pub use penalty::{GradientPenaltyConfig, PenaltyDirection};
+pub use saved::{FAMILY, SavedDiscriminator, SavedGenerator};
 pub use spectral_norm::{SpectralNorm, SpectralNormConfig};
-pub use train::{GanTrainer, GanTrainingConfig};
+pub use train::{DISCRIMINATOR, GENERATOR, GanTrainer, GanTrainingConfig};
 
 /// A GAN generator: noise (and, for a conditional generator, class labels)
 /// in, flat samples out. Its [`Sample`] side says the shape of one sample

@@ -24,6 +24,7 @@ use burn::config::Config;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
+use gen_core::card::MODEL_CARD;
 use gen_core::error::{ensure_nonzero, ensure_positive};
 use gen_core::optim::{self, Diverged, Guarded, OptimConfig, Optimized, Parts};
 use gen_core::{
@@ -303,6 +304,9 @@ impl<G: Generator, D: Discriminator> TrainStep for GanTrainer<G, D> {
 
 impl<G: Generator, D: Discriminator> Stateful for GanTrainer<G, D> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
+        if let Some(card) = crate::saved::card(self.generator.module())? {
+            out.json(MODEL_CARD, &card)?;
+        }
         self.generator.save(out)?;
         self.discriminator.save(out)
     }

@@ -7,6 +7,7 @@
 //! | [`posterior`] | [`DiagonalGaussian`]: the reparameterisation trick, closed-form KL, log densities |
 //! | [`likelihood`] | [`Likelihood`]: Bernoulli, or Gaussian with a fixed or learned variance |
 //! | [`objective`] | [`Objective`]: the ELBO (with beta) and the importance-weighted bound (IWAE) |
+//! | [`saved`] | a saved VAE rebuilt from its checkpoint's model card ([`SavedVae`]) |
 //! | [`train`] | [`VaeTrainer`]: one model, one Adam, beta and KL warm-up; a [`gen_core::TrainStep`] |
 //! | [`eval`] | negative ELBO and importance-sampled negative log-likelihood, in nats and bits per dimension |
 //! | [`visual`] | reconstructions, interpolations and latent traversals as image batches |
@@ -43,6 +44,7 @@ pub mod likelihood;
 pub mod mlp;
 pub mod objective;
 pub mod posterior;
+pub mod saved;
 pub mod train;
 pub mod visual;
 
@@ -57,6 +59,7 @@ pub use likelihood::{Likelihood, OutputDistribution};
 pub use mlp::{MlpVae, MlpVaeConfig};
 pub use objective::Objective;
 pub use posterior::DiagonalGaussian;
+pub use saved::{FAMILY, SavedVae};
 pub use train::{VaeTrainer, VaeTrainingConfig};
 
 /// A variational autoencoder: an encoder q(z | x, y) and a decoder

@@ -11,6 +11,7 @@
 
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
+use gen_core::card::MODEL_CARD;
 use gen_core::error::{ensure_nonzero, ensure_positive};
 use gen_core::optim::{Diverged, Guarded, OptimConfig, Optimized};
 use gen_core::{
@@ -195,6 +196,9 @@ impl<M: Vae> TrainStep for VaeTrainer<M> {
 
 impl<M: Vae> Stateful for VaeTrainer<M> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
+        if let Some(card) = crate::saved::card(self.model.module())? {
+            out.json(MODEL_CARD, &card)?;
+        }
         self.model.save(out)
     }
 
