@@ -17,9 +17,9 @@ use generative::diffusion::UNetConfig;
 /// The UNet's path of a parameter of the reference copy.
 fn our_path(reference: &str) -> String {
     const MODULES: [(&str, &str); 16] = [
-        ("temb1.", "cond.linear1."),
-        ("temb2.", "cond.linear2."),
-        ("conv_in.", "conv_in."),
+        ("temb1.", "ends.cond.linear1."),
+        ("temb2.", "ends.cond.linear2."),
+        ("conv_in.", "ends.conv_in."),
         ("d1.", "down.0.blocks.0."),
         ("ds1.", "down.0.resample."),
         ("d2.", "down.1.blocks.0."),
@@ -31,8 +31,8 @@ fn our_path(reference: &str) -> String {
         ("u2.", "up.1.blocks.0."),
         ("us1.conv.", "up.1.resample."),
         ("u1.", "up.2.blocks.0."),
-        ("out_norm.", "norm_out."),
-        ("out_conv.", "conv_out."),
+        ("out_norm.", "ends.norm_out."),
+        ("out_conv.", "ends.conv_out."),
     ];
     let (prefix, ours) = MODULES
         .iter()
@@ -54,7 +54,9 @@ fn our_path(reference: &str) -> String {
         }
         None => rest.to_string(),
     };
-    format!("{ours}{rest}")
+    // The UNet is an enum of the two layouts: its paths start with the
+    // variant's name.
+    format!("Compact.{ours}{rest}")
 }
 
 #[test]

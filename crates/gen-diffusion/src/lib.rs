@@ -12,7 +12,6 @@
 //! | [`dpm_solver`] | DPM-Solver++(2M), diffusers' `DPMSolverMultistepScheduler` defaults |
 //! | [`euler`] | the Euler sampler, diffusers' `EulerDiscreteScheduler` (sigmas, initial noise and model-input scaling) |
 //! | [`denoiser`] | the [`Denoiser`] trait: flat `[B, F]` data, float timesteps, optional class labels with a null class |
-//! | [`embedding`] | the sinusoidal timestep embedding and MLP, and the class embedding, shared by every denoiser |
 //! | [`unet`] | [`UNet`]: residual blocks with GroupNorm and SiLU, self-attention at low resolutions, sized by [`UNetConfig`] for 28x28, 32x32, 64x64; [`UNetLayout::Compact`] is the PyTorch benchmark's UNet |
 //! | [`mlp_denoiser`] | [`MlpDenoiser`] for low-dimensional (toy 2-D) data |
 //! | [`train`] | [`DiffusionTrainer`]: gen-core's `TrainStep` + `Stateful`; epsilon / v / x0 targets, uniform or min-SNR-gamma weights, Adam, EMA weights, label dropout for classifier-free guidance |
@@ -70,7 +69,6 @@ pub mod ddim;
 pub mod ddpm;
 pub mod denoiser;
 pub mod dpm_solver;
-pub mod embedding;
 pub mod error;
 pub mod euler;
 pub mod forward;
@@ -98,5 +96,5 @@ pub use sampler::{Prediction, Sampler, SamplerStep, StepCoefficients};
 pub use saved::{DiffusionModelConfig, FAMILY, SavedDenoiser, SavedDiffusion};
 pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
 pub use train::{DiffusionTrainer, DiffusionTrainingConfig, LossWeighting};
-pub use unet::{UNet, UNetConfig, UNetLayout};
+pub use unet::{CompactUNet, FullUNet, UNet, UNetConfig, UNetLayout};
 pub use vlb::VlbEstimate;

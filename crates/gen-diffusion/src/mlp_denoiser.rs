@@ -15,8 +15,8 @@ use gen_core::error::ensure_nonzero;
 use gen_core::rng::init_now;
 
 use crate::denoiser::{Denoiser, DenoiserConfig};
-use crate::embedding::Conditioning;
 use crate::error::Result;
+use gen_nn::Conditioning;
 
 /// Shape of an [`MlpDenoiser`].
 #[derive(Config, Debug, PartialEq)]

@@ -4,8 +4,7 @@
 //! the class embedding with one extra "null" class for classifier-free
 //! guidance (Ho & Salimans 2022).
 //!
-//! Used identically by [`UNet`](crate::UNet) and
-//! [`MlpDenoiser`](crate::MlpDenoiser).
+//! Used identically by gen-diffusion's UNet and MLP denoiser.
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
