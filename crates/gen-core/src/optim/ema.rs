@@ -121,11 +121,12 @@ mod tests {
     }
 
     fn net(seed: u64, dev: &Device) -> Net {
-        dev.seed(seed);
-        Net {
-            linear: LinearConfig::new(3, 4).init(dev),
-            norm: BatchNormConfig::new(4).init(dev),
-        }
+        crate::rng::with_seed(seed, dev, || {
+            crate::rng::init_now(Net {
+                linear: LinearConfig::new(3, 4).init(dev),
+                norm: BatchNormConfig::new(4).init(dev),
+            })
+        })
     }
 
     #[test]

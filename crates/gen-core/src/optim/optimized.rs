@@ -423,8 +423,10 @@ mod tests {
 
     fn linear(seed: u64) -> Linear {
         let dev = Device::flex();
-        dev.seed(seed);
-        LinearConfig::new(3, 2).init(&dev)
+        // The lock of `with_seed`: tests initialise models in parallel.
+        crate::rng::with_seed(seed, &dev, || {
+            crate::rng::init_now(LinearConfig::new(3, 2).init(&dev))
+        })
     }
 
     fn loss(opt: &Optimized<Linear>, scale: f64) -> Tensor<1> {
