@@ -14,21 +14,31 @@ use crate::error::Result;
 use crate::optim::Diverged;
 use crate::rng::SeededRng;
 
-/// One batch of training data, on a device.
+/// One batch of training data, on a device: continuous examples (images,
+/// vectors) in `data`, or integer token sequences in `tokens` for
+/// autoregressive models.
 ///
 /// ```
-/// use burn::tensor::{Device, Tensor};
+/// use burn::tensor::{Device, Int, Tensor};
 /// use gen_core::Batch;
 ///
-/// let batch = Batch::new(Tensor::<2>::zeros([4, 2], &Device::flex()));
-/// assert!(batch.labels.is_none());
+/// let dev = Device::flex();
+/// let batch = Batch::new(Tensor::<2>::zeros([4, 2], &dev));
+/// assert!(batch.labels.is_none() && batch.tokens.is_none());
+/// let text = Batch::of_tokens(Tensor::<2, Int>::zeros([4, 65], &dev));
+/// assert_eq!((text.data.dims(), text.tokens()?.dims()), ([4, 0], [4, 65]));
+/// # Ok::<(), gen_core::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Batch {
     /// The examples, flattened: `[batch, features]`. Models reshape to
-    /// their own layout (`[batch, c, h, w]` for images).
+    /// their own layout (`[batch, c, h, w]` for images). A batch of token
+    /// sequences has no features: `[batch, 0]`.
     pub data: Tensor<2>,
+    /// Token sequences `[batch, length]` (ids in `0..vocabulary`), when
+    /// the source is text or another sequence of symbols.
+    pub tokens: Option<Tensor<2, Int>>,
     /// Class labels `[batch]`, when the source has them.
     pub labels: Option<Tensor<1, Int>>,
     /// Binary attributes `[batch, k]` (0 or 1; CelebA's 40), when the
@@ -41,9 +51,34 @@ impl Batch {
     pub fn new(data: Tensor<2>) -> Self {
         Self {
             data,
+            tokens: None,
             labels: None,
             attributes: None,
         }
+    }
+
+    /// A batch of token sequences `[batch, length]`.
+    pub fn of_tokens(tokens: Tensor<2, Int>) -> Self {
+        let [n, _] = tokens.dims();
+        Self {
+            data: Tensor::zeros([n, 0], &tokens.device()),
+            tokens: Some(tokens),
+            labels: None,
+            attributes: None,
+        }
+    }
+
+    /// The token sequences of a token batch.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for a batch of
+    /// continuous examples.
+    pub fn tokens(&self) -> Result<&Tensor<2, Int>> {
+        self.tokens.as_ref().ok_or_else(|| {
+            crate::Error::Unsupported(
+                "this batch holds continuous examples, not token sequences".into(),
+            )
+        })
     }
 
     /// Adds class labels `[batch]`.
