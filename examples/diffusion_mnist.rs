@@ -39,7 +39,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use generative::core::{
     self as gcore, BatchSource, GridOptions, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, rng::with_seed, save_grid,
@@ -47,32 +47,10 @@ use generative::core::{
 use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
 use generative::diffusion::{
     BetaSchedule, DiffusionTrainer, DiffusionTrainingConfig, LossWeighting, Prediction,
-    SamplerKind, Trajectory, UNet, UNetConfig, sample, sample_trajectory, vlb,
+    SamplerKind, Trajectory, UNet, UNetConfig, UNetLayout, sample, sample_trajectory, vlb,
 };
 use generative::eval::{ImageQuality, QualityConfig, QualityReport};
 use serde::Serialize;
-
-#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
-enum Pred {
-    /// The noise (Ho et al. 2020).
-    Epsilon,
-    /// The velocity (Salimans & Ho 2022).
-    V,
-    /// The clean image.
-    X0,
-}
-
-/// The UNet's layout (`UNetLayout`).
-#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
-#[serde(rename_all = "snake_case")]
-enum Layout {
-    /// `UNetConfig::for_size`: `res_blocks` blocks per level down and one
-    /// more up, attention at 7x7 and in the middle.
-    Full,
-    /// `UNetConfig::compact`: `bench_ddpm.py`'s UNet (one block per level,
-    /// attention in the middle only; needs `--res-blocks 1`).
-    Compact,
-}
 
 /// Train a diffusion UNet on MNIST and score its samples.
 #[derive(Parser, Debug, Serialize)]
@@ -102,12 +80,16 @@ struct Args {
     /// Residual blocks per level.
     #[arg(long, default_value_t = 1)]
     res_blocks: usize,
-    /// UNet layout: full (the project's) or compact (bench_ddpm.py's).
-    #[arg(long, value_enum, default_value_t = Layout::Full)]
-    layout: Layout,
-    /// What the network predicts.
-    #[arg(long, value_enum, default_value_t = Pred::Epsilon)]
-    prediction: Pred,
+    /// UNet layout: full (the project's: `res_blocks` blocks per level down
+    /// and one more up, attention at 7x7 and in the middle) or compact
+    /// (bench_ddpm.py's UNet: one block per level, attention in the middle
+    /// only; needs `--res-blocks 1`).
+    #[arg(long, default_value = "full")]
+    layout: UNetLayout,
+    /// What the network predicts: epsilon (the noise), v (the velocity) or
+    /// x0 (the clean image).
+    #[arg(long, default_value = "epsilon")]
+    prediction: Prediction,
     /// Min-SNR-gamma loss weighting with this gamma (0: uniform).
     #[arg(long, default_value_t = 0.0)]
     min_snr: f64,
@@ -236,11 +218,7 @@ fn run(args: &Args) -> gcore::Result<()> {
             .map(|s| parse_sampler(s.trim()).map(|(k, n)| (s.trim().to_string(), k, n)))
             .collect::<gcore::Result<_>>()?
     };
-    let prediction = match args.prediction {
-        Pred::Epsilon => Prediction::Epsilon,
-        Pred::V => Prediction::V,
-        Pred::X0 => Prediction::Sample,
-    };
+    let prediction = args.prediction;
     let training = DiffusionTrainingConfig::new()
         .with_lr(args.lr)
         .with_prediction(prediction)
@@ -259,8 +237,8 @@ fn run(args: &Args) -> gcore::Result<()> {
         .with_ema_decay(args.ema)
         .with_p_uncond(args.p_uncond);
     let unet = match args.layout {
-        Layout::Full => UNetConfig::for_size(28, 1),
-        Layout::Compact => UNetConfig::compact(28, 1),
+        UNetLayout::Full => UNetConfig::for_size(28, 1),
+        UNetLayout::Compact => UNetConfig::compact(28, 1),
     }
     .with_base_channels(args.channels)
     .with_res_blocks(args.res_blocks)

@@ -57,32 +57,6 @@ enum Model {
     Dcgan,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
-enum Loss {
-    /// -log D(G(z)) for G, binary cross-entropy for D.
-    NonSaturating,
-    /// The original minimax game.
-    Minimax,
-    /// Hinge loss.
-    Hinge,
-    /// WGAN (use with --clip, --spectral-norm or --gp).
-    Wasserstein,
-    /// LSGAN.
-    LeastSquares,
-}
-
-impl From<Loss> for GanLoss {
-    fn from(l: Loss) -> Self {
-        match l {
-            Loss::NonSaturating => GanLoss::NonSaturating,
-            Loss::Minimax => GanLoss::Minimax,
-            Loss::Hinge => GanLoss::Hinge,
-            Loss::Wasserstein => GanLoss::Wasserstein,
-            Loss::LeastSquares => GanLoss::LeastSquares,
-        }
-    }
-}
-
 /// Train a GAN on MNIST, write sample grids and classifier-based metrics.
 #[derive(Parser, Debug, Serialize)]
 #[command(version, about)]
@@ -99,9 +73,10 @@ struct Args {
     /// Condition G and D on the digit's label.
     #[arg(long)]
     conditional: bool,
-    /// The objective.
-    #[arg(long, value_enum, default_value_t = Loss::NonSaturating)]
-    loss: Loss,
+    /// The objective: non-saturating, minimax, hinge, wasserstein (with
+    /// --clip, --spectral-norm or --gp) or least-squares.
+    #[arg(long, default_value = "non-saturating")]
+    loss: GanLoss,
     /// Clip D's weights to [-c, c] after each update (WGAN).
     #[arg(long)]
     clip: Option<f64>,
@@ -211,7 +186,7 @@ where
     let device = common::device(args.device.as_deref())?;
     let mut training = GanTrainingConfig::new()
         .with_lr(args.lr)
-        .with_loss(args.loss.into())
+        .with_loss(args.loss)
         .with_n_critic(args.n_critic)
         .with_clip(args.clip)
         .with_gradient_penalty(args.gp.map(|w| GradientPenaltyConfig::new().with_weight(w)));

@@ -210,3 +210,46 @@ pub fn ensure_nonzero(field: &'static str, value: usize) -> Result<()> {
         Err(Error::config(field, "must be at least 1, found 0"))
     }
 }
+
+/// Implements [`FromStr`](std::str::FromStr) and
+/// [`Display`](std::fmt::Display) for an enum without fields from a table
+/// of names (each with optional aliases), so that command lines and
+/// configs parse library enums directly. A name that is not in the table
+/// is an [`Error::InvalidConfig`] on `field` listing the names.
+///
+/// ```
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// enum Colour { Red, Green }
+/// gen_core::enum_names!(Colour, "colour", { Colour::Red => "red" | "r", Colour::Green => "green" });
+/// assert_eq!("r".parse::<Colour>()?, Colour::Red);
+/// assert_eq!(Colour::Green.to_string(), "green");
+/// let err = "blue".parse::<Colour>().unwrap_err().to_string();
+/// assert!(err.contains("`blue` is not one of red, green"), "{err}");
+/// # Ok::<(), gen_core::Error>(())
+/// ```
+#[macro_export]
+macro_rules! enum_names {
+    ($ty:ty, $field:literal, { $($variant:path => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::Error;
+
+            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+                match s {
+                    $($name $(| $alias)* => Ok($variant),)+
+                    other => Err($crate::Error::config(
+                        $field,
+                        format!("`{other}` is not one of {}", [$($name),+].join(", ")),
+                    )),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(match self {
+                    $($variant => $name,)+
+                })
+            }
+        }
+    };
+}

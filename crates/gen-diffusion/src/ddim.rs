@@ -170,7 +170,7 @@ mod tests {
     fn few_steps_have_finite_coefficients_and_eta_is_checked() {
         let schedule = NoiseSchedule::new(BetaSchedule::Cosine, 1000).unwrap();
         for steps in 1..=4 {
-            for prediction in [Prediction::Epsilon, Prediction::V, Prediction::Sample] {
+            for prediction in [Prediction::Epsilon, Prediction::V, Prediction::X0] {
                 let ddim =
                     Ddim::new(schedule.clone(), steps, Spacing::Trailing, 1.0, prediction).unwrap();
                 for i in 0..steps {

@@ -196,7 +196,7 @@ mod tests {
             10,
             Spacing::Leading,
             DdpmVariance::FixedSmall,
-            Prediction::Sample,
+            Prediction::X0,
         )
         .unwrap();
         let (a, ap) = (s.alpha_bar(Some(900)), s.alpha_bar(Some(800)));

@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn the_last_step_returns_the_x0_estimate() {
         let s = NoiseSchedule::new(BetaSchedule::LINEAR, 1000).unwrap();
-        let d = DpmSolver::new(s, 5, Spacing::Linspace, Prediction::Sample).unwrap();
+        let d = DpmSolver::new(s, 5, Spacing::Linspace, Prediction::X0).unwrap();
         let c = d.coefficients(4).unwrap();
         assert_eq!((c.sample, c.x0, c.previous_x0), (0.0, 1.0, 0.0));
         assert!(!d.is_second_order(0) && d.is_second_order(1) && !d.is_second_order(4));

@@ -109,7 +109,7 @@ pub fn target<const D: usize>(
     check_shapes(&noise.dims(), &x0.dims())?;
     Ok(match prediction {
         Prediction::Epsilon => noise,
-        Prediction::Sample => x0,
+        Prediction::X0 => x0,
         Prediction::V => {
             let (c_x0, c_eps) = prediction.target(schedule.alpha_bar(Some(t)));
             x0 * c_x0 + noise * c_eps

@@ -42,9 +42,17 @@ pub enum Prediction {
     Epsilon,
     /// The velocity `v = sqrt(a) eps - sqrt(1 - a) x0` (Salimans & Ho 2022).
     V,
-    /// The clean sample `x0`.
-    Sample,
+    /// The clean sample `x0` (diffusers' `"sample"`, which a config may
+    /// also say).
+    #[serde(alias = "sample")]
+    X0,
 }
+
+gen_core::enum_names!(Prediction, "prediction", {
+    Prediction::Epsilon => "epsilon" | "eps",
+    Prediction::V => "v" | "v_prediction",
+    Prediction::X0 => "x0" | "sample",
+});
 
 impl Prediction {
     /// `x0_hat` and `eps_hat` as linear combinations `(c_x, c_out)` of the
@@ -54,7 +62,7 @@ impl Prediction {
         let (sa, sb) = (a.sqrt(), (1.0 - a).sqrt());
         match self {
             Prediction::Epsilon => ((1.0 / sa, -sb / sa), (0.0, 1.0)),
-            Prediction::Sample => ((0.0, 1.0), (1.0 / sb, -sa / sb)),
+            Prediction::X0 => ((0.0, 1.0), (1.0 / sb, -sa / sb)),
             Prediction::V => ((sa, -sb), (sb, sa)),
         }
     }
@@ -65,7 +73,7 @@ impl Prediction {
     pub fn target(self, a: f64) -> (f64, f64) {
         match self {
             Prediction::Epsilon => (0.0, 1.0),
-            Prediction::Sample => (1.0, 0.0),
+            Prediction::X0 => (1.0, 0.0),
             Prediction::V => (-(1.0 - a).sqrt(), a.sqrt()),
         }
     }
@@ -273,7 +281,7 @@ mod tests {
         // target: recover gives back x0 and eps for every prediction type.
         let (x0, eps, a): (f64, f64, f64) = (0.7, -1.3, 0.3);
         let x = a.sqrt() * x0 + (1.0 - a).sqrt() * eps;
-        for p in [Prediction::Epsilon, Prediction::V, Prediction::Sample] {
+        for p in [Prediction::Epsilon, Prediction::V, Prediction::X0] {
             let (cx0, ceps) = p.target(a);
             let out = cx0 * x0 + ceps * eps;
             let ((x0x, x0o), (ex, eo)) = p.recover(a);

@@ -65,7 +65,7 @@ impl LossWeighting {
     /// let w = LossWeighting::MinSnr { gamma: 5.0 };
     /// assert_eq!(w.weight(20.0, Prediction::Epsilon), 0.25); // min(20, 5) / 20
     /// assert_eq!(w.weight(1.0, Prediction::Epsilon), 1.0);
-    /// assert_eq!(w.weight(20.0, Prediction::Sample), 5.0);
+    /// assert_eq!(w.weight(20.0, Prediction::X0), 5.0);
     /// assert_eq!(w.weight(4.0, Prediction::V), 0.8); // min(4, 5) / 5
     /// assert_eq!(w.weight(0.0, Prediction::Epsilon), 1.0); // the limit at zero SNR
     /// ```
@@ -82,7 +82,7 @@ impl LossWeighting {
                     }
                 }
                 Prediction::V => snr.min(gamma) / (snr + 1.0),
-                Prediction::Sample => snr.min(gamma),
+                Prediction::X0 => snr.min(gamma),
             },
         }
     }
@@ -337,7 +337,7 @@ mod tests {
         // three weights must agree once mapped to x0 space: min(SNR, gamma).
         let w = LossWeighting::MinSnr { gamma: 5.0 };
         for snr in [1e-4, 0.5, 1.0, 4.99, 5.0, 7.0, 1e4] {
-            let x0 = w.weight(snr, Prediction::Sample);
+            let x0 = w.weight(snr, Prediction::X0);
             let eps = w.weight(snr, Prediction::Epsilon) * snr;
             let v = w.weight(snr, Prediction::V) * (snr + 1.0);
             assert!((x0 - snr.min(5.0)).abs() < 1e-12);
@@ -345,7 +345,7 @@ mod tests {
             assert!((v - x0).abs() < 1e-9 * x0.max(1.0), "snr {snr}");
         }
         // Zero SNR (a zero-terminal-SNR schedule): finite weights.
-        for p in [Prediction::Epsilon, Prediction::V, Prediction::Sample] {
+        for p in [Prediction::Epsilon, Prediction::V, Prediction::X0] {
             assert!(w.weight(0.0, p).is_finite());
         }
         assert_eq!(LossWeighting::Uniform.weight(123.0, Prediction::V), 1.0);

@@ -276,7 +276,7 @@ mod tests {
         let est = estimate(
             &oracle,
             &s,
-            Prediction::Sample,
+            Prediction::X0,
             images,
             10,
             &mut SeededRng::new(0),
@@ -302,7 +302,7 @@ mod tests {
         let bad = estimate(
             &wrong,
             &s,
-            Prediction::Sample,
+            Prediction::X0,
             images.clone(),
             10,
             &mut SeededRng::new(0),
@@ -313,7 +313,7 @@ mod tests {
             estimate(
                 &wrong,
                 &s,
-                Prediction::Sample,
+                Prediction::X0,
                 images.clone(),
                 0,
                 &mut SeededRng::new(0)
@@ -324,7 +324,7 @@ mod tests {
             estimate(
                 &wrong,
                 &s,
-                Prediction::Sample,
+                Prediction::X0,
                 images * 10.0,
                 5,
                 &mut SeededRng::new(0)

@@ -148,7 +148,7 @@ fn ddim_steps_match() {
             let prediction = match parts[2] {
                 "epsilon" => Prediction::Epsilon,
                 "v_prediction" => Prediction::V,
-                _ => Prediction::Sample,
+                _ => Prediction::X0,
             };
             let eta = if parts[3] == "eta1" { 1.0 } else { 0.0 };
             let schedule = NoiseSchedule::new(kind, 1000).unwrap();

@@ -14,7 +14,7 @@ fn device() -> Device {
     gen_core::device::device_from_env().unwrap()
 }
 
-const PREDICTIONS: [Prediction; 3] = [Prediction::Epsilon, Prediction::V, Prediction::Sample];
+const PREDICTIONS: [Prediction; 3] = [Prediction::Epsilon, Prediction::V, Prediction::X0];
 const SPACINGS: [Spacing; 3] = [Spacing::Leading, Spacing::Linspace, Spacing::Trailing];
 
 /// The schedules, by name: the four beta schedules and the
@@ -109,7 +109,7 @@ fn optimal<const D: usize>(
     let x0 = || centred.clone() * (a.sqrt() * s * s / var) + mu;
     match prediction {
         Prediction::Epsilon => eps(),
-        Prediction::Sample => x0(),
+        Prediction::X0 => x0(),
         Prediction::V => eps() * a.sqrt() - x0() * (1.0 - a).sqrt(),
     }
 }
@@ -273,7 +273,7 @@ fn gaussian_data_is_recovered_by_every_sampler() {
 #[test]
 fn ddim_with_eta_one_is_ddpm() {
     for (sname, schedule) in schedules() {
-        for prediction in [Prediction::V, Prediction::Sample] {
+        for prediction in [Prediction::V, Prediction::X0] {
             for spacing in SPACINGS {
                 let ddim = Ddim::new(schedule.clone(), 20, spacing, 1.0, prediction).unwrap();
                 let ddpm = Ddpm::new(

@@ -43,6 +43,14 @@ pub enum GanLoss {
     LeastSquares,
 }
 
+gen_core::enum_names!(GanLoss, "loss", {
+    GanLoss::NonSaturating => "non_saturating" | "non-saturating",
+    GanLoss::Minimax => "minimax",
+    GanLoss::Hinge => "hinge",
+    GanLoss::Wasserstein => "wasserstein",
+    GanLoss::LeastSquares => "least_squares" | "least-squares",
+});
+
 impl GanLoss {
     /// Whether the discriminator's outputs are logits of a probability
     /// (the two cross-entropy losses).

@@ -33,7 +33,7 @@ use crate::{Discriminator, GanModelConfig, Generator, leaky_relu, sample_flat};
 pub struct MlpGanConfig {
     /// Values per sample (784 for MNIST, 64 for the 8x8 digits, 2 for toy
     /// data), >= 1.
-    pub data_dim: usize,
+    pub features: usize,
     /// Length of the noise vector z, >= 1.
     #[config(default = 64)]
     pub latent_dim: usize,
@@ -63,7 +63,7 @@ impl MlpGanConfig {
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] naming the first wrong field.
     pub fn validate(&self) -> Result<()> {
-        ensure_nonzero("data_dim", self.data_dim)?;
+        ensure_nonzero("features", self.features)?;
         ensure_nonzero("latent_dim", self.latent_dim)?;
         for &w in &self.generator_hidden {
             ensure_nonzero("generator_hidden", w)?;
@@ -90,7 +90,7 @@ impl MlpGanConfig {
             layers: stack(
                 self.latent_dim + self.num_classes.unwrap_or(0),
                 &self.generator_hidden,
-                self.data_dim,
+                self.features,
                 device,
             ),
             config: self.clone(),
@@ -103,7 +103,7 @@ impl MlpGanConfig {
     /// As [`validate`](Self::validate).
     pub fn init_discriminator(&self, device: &Device) -> Result<MlpDiscriminator> {
         self.validate()?;
-        let layers = stack(self.data_dim, &self.discriminator_hidden, 1, device);
+        let layers = stack(self.features, &self.discriminator_hidden, 1, device);
         let spectral = if self.spectral_norm {
             let sn = SpectralNormConfig::new();
             layers
@@ -117,7 +117,7 @@ impl MlpGanConfig {
             .discriminator_hidden
             .last()
             .copied()
-            .unwrap_or(self.data_dim);
+            .unwrap_or(self.features);
         Ok(init_now(MlpDiscriminator {
             layers,
             spectral,
@@ -161,7 +161,7 @@ pub struct MlpGenerator {
 impl MlpGenerator {
     /// # Shapes
     /// `z`: `[batch, latent_dim]`, `labels`: `[batch]` (used by a
-    /// conditional generator, ignored otherwise) -> `[batch, data_dim]`.
+    /// conditional generator, ignored otherwise) -> `[batch, features]`.
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         let z = match self.config.num_classes {
             Some(k) => concat_one_hot(z, labels, k),
@@ -194,7 +194,7 @@ impl Generator for MlpGenerator {
 
 impl Sample for MlpGenerator {
     fn example_shape(&self) -> Vec<usize> {
-        vec![self.config.data_dim]
+        vec![self.config.features]
     }
 
     fn num_classes(&self) -> Option<usize> {
@@ -233,7 +233,7 @@ pub struct MlpDiscriminator {
 
 impl MlpDiscriminator {
     /// # Shapes
-    /// `x`: `[batch, data_dim]`, `labels`: `[batch]` (used by a conditional
+    /// `x`: `[batch, features]`, `labels`: `[batch]` (used by a conditional
     /// discriminator, ignored otherwise) -> logits `[batch, 1]`.
     pub fn forward(&self, x: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         let phi = hidden(&self.layers, &self.spectral, x, self.leaky_slope);
@@ -299,7 +299,7 @@ mod tests {
     fn invalid_configs_are_typed_errors() {
         let dev = Device::flex();
         for (cfg, field) in [
-            (MlpGanConfig::new(0), "data_dim"),
+            (MlpGanConfig::new(0), "features"),
             (MlpGanConfig::new(4).with_latent_dim(0), "latent_dim"),
             (
                 MlpGanConfig::new(4).with_generator_hidden(vec![8, 0]),

@@ -133,14 +133,14 @@ impl ConvVaeConfig {
                     .init(device)
             })
             .collect();
-        let data_dim = self.channels * self.image_size * self.image_size;
+        let pixels = self.channels * self.image_size * self.image_size;
         Ok(init_now(ConvVae {
             encoder,
             mean: LinearConfig::new(features + classes, self.latent_dim).init(device),
             log_variance: LinearConfig::new(features + classes, self.latent_dim).init(device),
             project: LinearConfig::new(self.latent_dim + classes, features).init(device),
             decoder,
-            output: OutputDistribution::new(self.likelihood, data_dim, device),
+            output: OutputDistribution::new(self.likelihood, pixels, device),
             channels: self.channels,
             image_size: self.image_size,
             bottom_channels: last,

@@ -63,10 +63,10 @@ pub struct OutputDistribution {
 const LOG_VARIANCE_LIMIT: f64 = 10.0;
 
 impl OutputDistribution {
-    /// The head for `likelihood` over `data_dim` values.
-    pub fn new(likelihood: Likelihood, data_dim: usize, device: &Device) -> Self {
+    /// The head for `likelihood` over `features` values.
+    pub fn new(likelihood: Likelihood, features: usize, device: &Device) -> Self {
         let log_variance = matches!(likelihood, Likelihood::GaussianLearned)
-            .then(|| Param::from_tensor(Tensor::zeros([data_dim], device)));
+            .then(|| Param::from_tensor(Tensor::zeros([features], device)));
         Self {
             likelihood,
             log_variance,
@@ -81,7 +81,7 @@ impl OutputDistribution {
     /// `log p(x | z)` in nats per row, from the decoder's raw output.
     ///
     /// # Shapes
-    /// `params`, `x`: `[batch, data_dim]` -> `[batch]`.
+    /// `params`, `x`: `[batch, features]` -> `[batch]`.
     pub fn log_prob(&self, params: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
         let per_value = match self.likelihood {
             // x * l - log(1 + e^l), the negative of BCE-with-logits.

@@ -24,7 +24,7 @@ use crate::{Vae, VaeConfig, sample_prior, with_condition};
 #[derive(Config, Debug, PartialEq)]
 pub struct MlpVaeConfig {
     /// Values per example (784 for MNIST), >= 1.
-    pub data_dim: usize,
+    pub features: usize,
     /// Length of z, >= 1.
     #[config(default = 20)]
     pub latent_dim: usize,
@@ -39,15 +39,15 @@ pub struct MlpVaeConfig {
     #[config(default = "None")]
     pub num_classes: Option<usize>,
     /// `[channels, height, width]` of image data (its product must be
-    /// `data_dim`), used to draw grids; `None` for other data.
+    /// `features`), used to draw grids; `None` for other data.
     #[config(default = "None")]
-    pub image_shape: Option<[usize; 3]>,
+    pub example_shape: Option<[usize; 3]>,
 }
 
 impl MlpVaeConfig {
     /// The reference shape for 28x28 grey images: 784-400-20, Bernoulli.
     pub fn mnist() -> Self {
-        Self::new(784).with_image_shape(Some([1, 28, 28]))
+        Self::new(784).with_example_shape(Some([1, 28, 28]))
     }
 
     /// Checks the ranges documented on each field.
@@ -55,7 +55,7 @@ impl MlpVaeConfig {
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] naming the first wrong field.
     pub fn validate(&self) -> Result<()> {
-        ensure_nonzero("data_dim", self.data_dim)?;
+        ensure_nonzero("features", self.features)?;
         ensure_nonzero("latent_dim", self.latent_dim)?;
         for &w in &self.hidden {
             ensure_nonzero("hidden", w)?;
@@ -63,15 +63,15 @@ impl MlpVaeConfig {
         if let Some(k) = self.num_classes {
             ensure_nonzero("num_classes", k)?;
         }
-        if let Some(shape) = self.image_shape
-            && shape.iter().product::<usize>() != self.data_dim
+        if let Some(shape) = self.example_shape
+            && shape.iter().product::<usize>() != self.features
         {
             return Err(CoreError::config(
-                "image_shape",
+                "example_shape",
                 format!(
-                    "{shape:?} holds {} values, but data_dim is {}",
+                    "{shape:?} holds {} values, but features is {}",
                     shape.iter().product::<usize>(),
-                    self.data_dim
+                    self.features
                 ),
             )
             .into());
@@ -88,19 +88,19 @@ impl MlpVaeConfig {
     pub fn init(&self, device: &Device) -> Result<MlpVae> {
         self.validate()?;
         let classes = self.num_classes.unwrap_or(0);
-        let mut widths = vec![self.data_dim + classes];
+        let mut widths = vec![self.features + classes];
         widths.extend_from_slice(&self.hidden);
         let encoder = linear_stack(&widths, device);
         let last = *widths.last().expect("widths holds the input");
         let mut widths = vec![self.latent_dim + classes];
         widths.extend(self.hidden.iter().rev());
-        widths.push(self.data_dim);
+        widths.push(self.features);
         Ok(init_now(MlpVae {
             encoder,
             mean: LinearConfig::new(last, self.latent_dim).init(device),
             log_variance: LinearConfig::new(last, self.latent_dim).init(device),
             decoder: linear_stack(&widths, device),
-            output: OutputDistribution::new(self.likelihood, self.data_dim, device),
+            output: OutputDistribution::new(self.likelihood, self.features, device),
             config: self.clone(),
         }))
     }
@@ -167,9 +167,9 @@ impl Vae for MlpVae {
 
 impl Sample for MlpVae {
     fn example_shape(&self) -> Vec<usize> {
-        match self.config.image_shape {
+        match self.config.example_shape {
             Some(shape) => shape.to_vec(),
-            None => vec![self.config.data_dim],
+            None => vec![self.config.features],
         }
     }
 
@@ -264,7 +264,7 @@ mod tests {
     fn invalid_configs_are_typed_errors() {
         let dev = Device::flex();
         for (cfg, field) in [
-            (MlpVaeConfig::new(0), "data_dim"),
+            (MlpVaeConfig::new(0), "features"),
             (MlpVaeConfig::new(4).with_latent_dim(0), "latent_dim"),
             (MlpVaeConfig::new(4).with_hidden(vec![3, 0]), "hidden"),
             (
@@ -272,8 +272,8 @@ mod tests {
                 "num_classes",
             ),
             (
-                MlpVaeConfig::new(4).with_image_shape(Some([1, 3, 3])),
-                "image_shape",
+                MlpVaeConfig::new(4).with_example_shape(Some([1, 3, 3])),
+                "example_shape",
             ),
             (
                 MlpVaeConfig::new(4).with_likelihood(Likelihood::Gaussian { std: 0.0 }),

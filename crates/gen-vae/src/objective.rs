@@ -46,7 +46,7 @@ impl ElboTerms {
 /// trick (so gradients reach the encoder through z).
 ///
 /// # Shapes
-/// `x`: `[batch, data_dim]`; `condition`: one-hot `[batch, classes]` for a
+/// `x`: `[batch, features]`; `condition`: one-hot `[batch, classes]` for a
 /// conditional model.
 pub fn elbo_terms<M: Vae>(
     model: &M,

@@ -1,6 +1,6 @@
 //! What a VAE has learned, as image batches: reconstructions, latent
 //! interpolations and latent traversals. Each returns flat means of
-//! p(x | z) `[n, data_dim]`; [`images`] reshapes them for
+//! p(x | z) `[n, features]`; [`images`] reshapes them for
 //! [`gen_core::save_grid`]. Prior samples come from [`gen_core::Sample`].
 //!
 //! All of them decode the posterior *mean* (no sampling), so the pictures
@@ -40,7 +40,7 @@ fn check_width<M: Vae>(model: &M, x: &Tensor<2>, what: &'static str) -> gen_core
 }
 
 /// The first row holds `x`, the second its reconstructions (decoded
-/// posterior means): `[2n, data_dim]`, for a grid with `n` columns.
+/// posterior means): `[2n, features]`, for a grid with `n` columns.
 ///
 /// # Errors
 /// A shape error for the wrong width; label errors as
@@ -61,8 +61,8 @@ pub fn reconstructions<M: Vae>(
 }
 
 /// Decodes `steps` points on the straight line between the posterior means
-/// of `a` and `b` (each `[1, data_dim]`; the ends included):
-/// `[steps, data_dim]`. A conditional model takes one label for the strip.
+/// of `a` and `b` (each `[1, features]`; the ends included):
+/// `[steps, features]`. A conditional model takes one label for the strip.
 ///
 /// # Errors
 /// As [`reconstructions`], and `steps < 2`.
@@ -103,8 +103,8 @@ pub fn interpolation<M: Vae>(
 }
 
 /// A latent traversal: starting from the posterior mean of `x`
-/// (`[1, data_dim]`), sets each latent coordinate in `dims` in turn to each
-/// of `values` and decodes: `[dims.len() * values.len(), data_dim]`, one
+/// (`[1, features]`), sets each latent coordinate in `dims` in turn to each
+/// of `values` and decodes: `[dims.len() * values.len(), features]`, one
 /// row of the grid per coordinate.
 ///
 /// # Errors
@@ -188,7 +188,7 @@ mod tests {
         let vae = MlpVaeConfig::new(4)
             .with_latent_dim(2)
             .with_hidden(vec![8])
-            .with_image_shape(Some([1, 2, 2]))
+            .with_example_shape(Some([1, 2, 2]))
             .init(&dev)
             .unwrap();
         let x = SeededRng::new(0).uniform([3, 4], 0.0, 1.0, &dev);

@@ -26,7 +26,7 @@ fn small_mlp(seed: u64, classes: Option<usize>) -> MlpVae {
             .with_latent_dim(8)
             .with_hidden(vec![128])
             .with_num_classes(classes)
-            .with_image_shape(Some([1, 8, 8]))
+            .with_example_shape(Some([1, 8, 8]))
             .init(&dev)
             .unwrap()
     })

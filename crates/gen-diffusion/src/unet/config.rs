@@ -30,6 +30,11 @@ pub enum UNetLayout {
     Compact,
 }
 
+gen_core::enum_names!(UNetLayout, "layout", {
+    UNetLayout::Full => "full",
+    UNetLayout::Compact => "compact",
+});
+
 impl<'de> Deserialize<'de> for UNetLayout {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         match Option::<String>::deserialize(deserializer)?.as_deref() {
