@@ -5,12 +5,13 @@
 //!
 //! | name | crate | what it holds |
 //! |---|---|---|
-//! | [`core`] | `gen-core` | devices, the `Sample` and `TrainStep` traits, the `Trainer` (progress, metrics, checkpoints, resume), seeding, PNG grids, distances, errors |
+//! | [`core`] | `gen-core` | devices, the `Sample` and `TrainStep` traits, the `Trainer` (progress, metrics, checkpoints, resume), the shared optimisation layer, labels, model cards, seeding, PNG grids, PyTorch interop, errors |
 //! | [`eval`] | `gen-eval` | the pretrained MNIST classifier, classifier-FID, KID, precision/recall, MMD and energy distance |
 //! | [`data`] | `gen-data` | the embedded UCI digits, toy 2-D sets, MNIST, image folders, CelebA, transforms, a seeded parallel loader |
-//! | [`gan`] | `gen-gan` | the MLP GAN and the adversarial trainer |
+//! | [`nn`] | `gen-nn` | the shared building blocks: embeddings, attention with a key/value cache, residual blocks, the convolution seam |
+//! | [`gan`] | `gen-gan` | the MLP GAN, DCGAN and the adversarial trainer |
 //! | [`vae`] | `gen-vae` | variational autoencoders |
-//! | [`diffusion`] | `gen-diffusion` | noise schedules and samplers for diffusion models |
+//! | [`diffusion`] | `gen-diffusion` | noise schedules, samplers, the UNet and MLP denoisers, diffusion training |
 //!
 //! [`saved::open`] rebuilds any saved model of the workspace from its
 //! checkpoint alone (the model card every trainer writes).
@@ -36,6 +37,7 @@ pub use gen_data as data;
 pub use gen_diffusion as diffusion;
 pub use gen_eval as eval;
 pub use gen_gan as gan;
+pub use gen_nn as nn;
 pub use gen_vae as vae;
 
 pub mod saved;
