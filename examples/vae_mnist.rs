@@ -137,14 +137,14 @@ fn main() -> ExitCode {
             let cfg = MlpVaeConfig::mnist()
                 .with_latent_dim(args.latent.unwrap_or(20))
                 .with_num_classes(classes);
-            let init = |device: &Device| cfg.init(device).map_err(Into::into);
+            let init = |device: &Device| cfg.init(device);
             run(&args, &VaeConfig::Mlp(cfg.clone()), init)
         }
         Model::Conv => {
             let cfg = ConvVaeConfig::new()
                 .with_latent_dim(args.latent.unwrap_or(16))
                 .with_num_classes(classes);
-            let init = |device: &Device| cfg.init(device).map_err(Into::into);
+            let init = |device: &Device| cfg.init(device);
             run(&args, &VaeConfig::Conv(cfg.clone()), init)
         }
     };

@@ -78,3 +78,55 @@ pub trait Sample {
         Ok(self.sample(n, labels, rng, device)?.reshape([n, c, h, w]))
     }
 }
+
+/// Implements [`Sample`] for a model from three expressions over `$m`
+/// (the model): the shape of one example, the number of classes, and a
+/// function `(model, n, labels, rng, device) -> Result<Tensor<2>>` that
+/// draws. Generic models put their parameters in brackets first.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gen_core::{Result, Sample, SeededRng};
+///
+/// struct Noise(usize);
+/// fn draw(m: &Noise, n: usize, _: Option<&[usize]>, rng: &mut SeededRng, d: &Device) -> Result<Tensor<2>> {
+///     Ok(rng.normal([n, m.0], d))
+/// }
+/// gen_core::impl_sample!(Noise, |m| { example_shape: vec![m.0], num_classes: None, sample: draw });
+/// let x = Noise(3).sample(2, None, &mut SeededRng::new(0), &Device::flex())?;
+/// assert_eq!(x.dims(), [2, 3]);
+/// # Ok::<(), gen_core::Error>(())
+/// ```
+#[macro_export]
+macro_rules! impl_sample {
+    ([$($generics:tt)*] $ty:ty, |$m:ident| {
+        example_shape: $shape:expr,
+        num_classes: $classes:expr,
+        sample: $sample:expr $(,)?
+    }) => {
+        impl<$($generics)*> $crate::Sample for $ty {
+            fn example_shape(&self) -> ::std::vec::Vec<usize> {
+                let $m = self;
+                $shape
+            }
+
+            fn num_classes(&self) -> ::std::option::Option<usize> {
+                let $m = self;
+                $classes
+            }
+
+            fn sample(
+                &self,
+                n: usize,
+                labels: ::std::option::Option<&[usize]>,
+                rng: &mut $crate::SeededRng,
+                device: &$crate::burn::tensor::Device,
+            ) -> $crate::Result<$crate::burn::tensor::Tensor<2>> {
+                ($sample)(self, n, labels, rng, device)
+            }
+        }
+    };
+    ($ty:ty, |$m:ident| { $($body:tt)* }) => {
+        $crate::impl_sample!([] $ty, |$m| { $($body)* });
+    };
+}

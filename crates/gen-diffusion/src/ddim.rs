@@ -18,15 +18,11 @@
 //! The coefficients are computed in `f64` from the schedule; the step is
 //! one fused linear combination of tensors.
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-
-use gen_core::SeededRng;
 
 use crate::error::Result;
 use crate::sampler::{
-    Prediction, Sampler, SamplerStep, StepCoefficients, as_f64, check_index, check_prediction,
-    check_shapes,
+    LinearSampler, Prediction, Sampler, StepCoefficients, as_f64, check_index, check_prediction,
 };
 use crate::schedule::{NoiseSchedule, Spacing, timesteps};
 
@@ -147,16 +143,9 @@ impl Sampler for Ddim {
     }
 }
 
-impl<const D: usize> SamplerStep<D> for Ddim {
-    fn step(
-        &mut self,
-        model_output: Tensor<D>,
-        i: usize,
-        sample: Tensor<D>,
-        rng: &mut SeededRng,
-    ) -> Result<Tensor<D>> {
-        check_shapes(&model_output.dims(), &sample.dims())?;
-        Ok(self.coefficients(i)?.apply_rng(sample, model_output, rng))
+impl LinearSampler for Ddim {
+    fn step_coefficients(&self, i: usize) -> Result<StepCoefficients> {
+        self.coefficients(i)
     }
 }
 

@@ -23,15 +23,11 @@
 //! timestep (diffusers adds none only when it is 0, so the trailing spacing
 //! with `fixed_large` ends with noise of variance `1 - a_t`).
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-
-use gen_core::SeededRng;
 
 use crate::error::Result;
 use crate::sampler::{
-    Prediction, Sampler, SamplerStep, StepCoefficients, as_f64, check_index, check_prediction,
-    check_shapes,
+    LinearSampler, Prediction, Sampler, StepCoefficients, as_f64, check_index, check_prediction,
 };
 use crate::schedule::{NoiseSchedule, Spacing, timesteps};
 
@@ -146,16 +142,9 @@ impl Sampler for Ddpm {
     }
 }
 
-impl<const D: usize> SamplerStep<D> for Ddpm {
-    fn step(
-        &mut self,
-        model_output: Tensor<D>,
-        i: usize,
-        sample: Tensor<D>,
-        rng: &mut SeededRng,
-    ) -> Result<Tensor<D>> {
-        check_shapes(&model_output.dims(), &sample.dims())?;
-        Ok(self.coefficients(i)?.apply_rng(sample, model_output, rng))
+impl LinearSampler for Ddpm {
+    fn step_coefficients(&self, i: usize) -> Result<StepCoefficients> {
+        self.coefficients(i)
     }
 }
 

@@ -21,14 +21,8 @@
 //! zero-terminal-SNR schedule's `alpha_bar = 0` is read as `2^-24`, as
 //! diffusers does, so that the first sigma is finite.
 
-use burn::tensor::Tensor;
-
-use gen_core::SeededRng;
-
 use crate::error::Result;
-use crate::sampler::{
-    Prediction, Sampler, SamplerStep, StepCoefficients, check_index, check_shapes,
-};
+use crate::sampler::{LinearSampler, Prediction, Sampler, StepCoefficients, check_index};
 use crate::schedule::{NoiseSchedule, Spacing, timesteps};
 
 /// The `alpha_bar` the sigma-based samplers use where a schedule's is 0
@@ -169,16 +163,9 @@ impl Sampler for Euler {
     }
 }
 
-impl<const D: usize> SamplerStep<D> for Euler {
-    fn step(
-        &mut self,
-        model_output: Tensor<D>,
-        i: usize,
-        sample: Tensor<D>,
-        rng: &mut SeededRng,
-    ) -> Result<Tensor<D>> {
-        check_shapes(&model_output.dims(), &sample.dims())?;
-        Ok(self.coefficients(i)?.apply_rng(sample, model_output, rng))
+impl LinearSampler for Euler {
+    fn step_coefficients(&self, i: usize) -> Result<StepCoefficients> {
+        self.coefficients(i)
     }
 }
 

@@ -92,7 +92,7 @@ pub use mlp_denoiser::{MlpDenoiser, MlpDenoiserConfig};
 pub use sample::{
     Diffusion, SamplerKind, Snapshot, Trajectory, guided_output, sample, sample_trajectory,
 };
-pub use sampler::{Prediction, Sampler, SamplerStep, StepCoefficients};
+pub use sampler::{LinearSampler, Prediction, Sampler, SamplerStep, StepCoefficients};
 pub use saved::{DiffusionModelConfig, FAMILY, SavedDenoiser, SavedDiffusion};
 pub use schedule::{BetaSchedule, NoiseSchedule, Spacing, timesteps};
 pub use train::{DiffusionTrainer, DiffusionTrainingConfig, LossWeighting};

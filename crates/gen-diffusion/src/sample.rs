@@ -357,14 +357,15 @@ impl<M: Denoiser> Diffusion<M> {
     }
 }
 
-/// `labels = None` for a conditional model samples its null class: the
-/// unconditional model that classifier-free guidance trained alongside.
-impl<M: Denoiser> gen_core::Sample for Diffusion<M> {
-    fn example_shape(&self) -> Vec<usize> {
-        self.denoiser.example_shape()
-    }
-
-    fn sample(
+impl<M: Denoiser> Diffusion<M> {
+    /// `n` samples: the sampler built afresh, the denoiser moved to
+    /// `device`, then [`sample()`]. `labels = None` for a conditional model
+    /// samples its null class: the unconditional model that classifier-free
+    /// guidance trained alongside. This is its [`gen_core::Sample`].
+    ///
+    /// # Errors
+    /// As [`sample()`].
+    pub fn draw(
         &self,
         n: usize,
         labels: Option<&[usize]>,
@@ -375,18 +376,21 @@ impl<M: Denoiser> gen_core::Sample for Diffusion<M> {
             .sampler
             .build(&self.schedule, self.steps, self.prediction)?;
         let model = self.denoiser.clone().to_device(device);
+        let guidance = self.guidance;
         Ok(sample(
             &model,
             sampler.as_mut(),
             n,
             labels,
-            self.guidance,
+            guidance,
             rng,
             device,
         )?)
     }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.denoiser.num_classes()
-    }
 }
+
+gen_core::impl_sample!([M: Denoiser] Diffusion<M>, |d| {
+    example_shape: d.denoiser.example_shape(),
+    num_classes: d.denoiser.num_classes(),
+    sample: Diffusion::draw,
+});

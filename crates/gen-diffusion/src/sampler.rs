@@ -208,6 +208,32 @@ pub trait SamplerStep<const D: usize>: Sampler {
 }
 
 /// [`Error::StepOutOfRange`] unless `i < steps`.
+/// A sampler whose every step is one [`StepCoefficients`] combination of
+/// the sample, the model output and fresh noise (DDPM, DDIM, Euler): its
+/// [`SamplerStep`] comes with it, for every rank.
+pub trait LinearSampler: Sampler {
+    /// The coefficients of step `i`.
+    ///
+    /// # Errors
+    /// [`Error::StepOutOfRange`] past the last step.
+    fn step_coefficients(&self, i: usize) -> Result<StepCoefficients>;
+}
+
+impl<S: LinearSampler, const D: usize> SamplerStep<D> for S {
+    fn step(
+        &mut self,
+        model_output: Tensor<D>,
+        i: usize,
+        sample: Tensor<D>,
+        rng: &mut SeededRng,
+    ) -> Result<Tensor<D>> {
+        check_shapes(&model_output.dims(), &sample.dims())?;
+        Ok(self
+            .step_coefficients(i)?
+            .apply_rng(sample, model_output, rng))
+    }
+}
+
 pub(crate) fn check_index(i: usize, steps: usize) -> Result<()> {
     if i < steps {
         Ok(())

@@ -21,7 +21,6 @@ use burn::config::Config;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use gen_core::card::MODEL_CARD;
 use gen_core::error::{ensure_nonzero, ensure_positive};
 use gen_core::optim::{Diverged, EmaConfig, GradClip, Guarded, OptimConfig, Optimized};
 use gen_core::{
@@ -313,15 +312,12 @@ impl<M: Denoiser> TrainStep for DiffusionTrainer<M> {
 
 impl<M: Denoiser> Stateful for DiffusionTrainer<M> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
-        if let Some(card) = crate::saved::card(self.model.module(), &self.config)? {
-            out.json(MODEL_CARD, &card)?;
-        }
-        self.model.save(out)
+        let card = crate::saved::card(self.model.module(), &self.config)?;
+        self.model.save_with_card(out, card)
     }
 
     fn load_state(&mut self, input: &StateReader) -> gen_core::Result<()> {
-        self.model = self.model.loaded(input)?;
-        Ok(())
+        self.model.load(input)
     }
 }
 

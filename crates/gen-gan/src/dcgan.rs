@@ -34,7 +34,6 @@ use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{ensure_nonzero, ensure_unit_interval};
 use gen_core::interop::{TorchModule, rename, renumber};
 use gen_core::rng::init_now;
-use gen_core::{Sample, SeededRng};
 
 use crate::conditional::{Projection, concat_one_hot};
 use crate::error::{Error, Result};
@@ -282,25 +281,11 @@ impl TorchModule for DcganGenerator {
     }
 }
 
-impl Sample for DcganGenerator {
-    fn example_shape(&self) -> Vec<usize> {
-        self.config.example_shape().to_vec()
-    }
-
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> gen_core::Result<Tensor<2>> {
-        sample_flat(self, n, labels, rng, device)
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.config.num_classes
-    }
-}
+gen_core::impl_sample!(DcganGenerator, |g| {
+    example_shape: g.config.example_shape().to_vec(),
+    num_classes: g.config.num_classes,
+    sample: sample_flat,
+});
 
 /// The DCGAN discriminator.
 #[derive(Module, Debug)]
@@ -386,6 +371,7 @@ impl Discriminator for DcganDiscriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gen_core::{Sample, SeededRng};
 
     fn count<M: Module>(m: &M) -> usize {
         m.num_params()

@@ -21,7 +21,6 @@ use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::{ensure_nonzero, ensure_unit_interval};
 use gen_core::interop::{TorchModule, renumber};
 use gen_core::rng::init_now;
-use gen_core::{Sample, SeededRng};
 
 use crate::conditional::{Projection, concat_one_hot};
 use crate::error::Result;
@@ -192,25 +191,11 @@ impl Generator for MlpGenerator {
     }
 }
 
-impl Sample for MlpGenerator {
-    fn example_shape(&self) -> Vec<usize> {
-        vec![self.config.features]
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.config.num_classes
-    }
-
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> gen_core::Result<Tensor<2>> {
-        sample_flat(self, n, labels, rng, device)
-    }
-}
+gen_core::impl_sample!(MlpGenerator, |g| {
+    example_shape: vec![g.config.features],
+    num_classes: g.config.num_classes,
+    sample: sample_flat,
+});
 
 /// PyTorch names: `net.<2i>` for layer `i`, the positions of the Linear
 /// layers in bench_mlp_gan.py's `nn.Sequential(Linear, LeakyReLU, ...,
@@ -275,6 +260,7 @@ impl Discriminator for MlpDiscriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gen_core::{Sample, SeededRng};
 
     #[test]
     fn shapes_and_output_range() {

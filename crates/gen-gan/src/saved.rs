@@ -24,7 +24,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::card::ModelCard;
 use gen_core::interop::TorchModule;
-use gen_core::{Sample, SeededRng, StateReader};
+use gen_core::{SeededRng, StateReader};
 
 use crate::train::{DISCRIMINATOR, GENERATOR};
 use crate::{
@@ -122,25 +122,13 @@ macro_rules! each {
     };
 }
 
-impl Sample for SavedGenerator {
-    fn example_shape(&self) -> Vec<usize> {
-        each!(self, g => g.example_shape())
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        each!(self, g => g.num_classes())
-    }
-
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> gen_core::Result<Tensor<2>> {
-        each!(self, g => g.sample(n, labels, rng, device))
-    }
-}
+gen_core::impl_sample!(SavedGenerator, |s| {
+    example_shape: each!(s, g => g.example_shape()),
+    num_classes: each!(s, g => g.num_classes()),
+    sample: |s: &Self, n, labels, rng: &mut SeededRng, device| {
+        each!(s, g => g.sample(n, labels, rng, device))
+    },
+});
 
 impl Generator for SavedGenerator {
     fn latent_dim(&self) -> usize {

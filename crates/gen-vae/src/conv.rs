@@ -22,12 +22,11 @@ use burn::tensor::{Device, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::interop::{TorchModule, rename, renumber};
 use gen_core::rng::init_now;
-use gen_core::{Sample, SeededRng};
 
-use crate::error::Result;
 use crate::likelihood::{Likelihood, OutputDistribution};
 use crate::posterior::DiagonalGaussian;
 use crate::{Vae, VaeConfig, sample_prior, with_condition};
+use gen_core::Result;
 
 /// Shape of a convolutional VAE.
 #[derive(Config, Debug, PartialEq)]
@@ -91,8 +90,7 @@ impl ConvVaeConfig {
                     self.image_size,
                     n = self.widths.len()
                 ),
-            )
-            .into());
+            ));
         }
         if let Some(k) = self.num_classes {
             ensure_nonzero("num_classes", k)?;
@@ -223,25 +221,11 @@ impl Vae for ConvVae {
     }
 }
 
-impl Sample for ConvVae {
-    fn example_shape(&self) -> Vec<usize> {
-        vec![self.channels, self.image_size, self.image_size]
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.config.num_classes
-    }
-
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> gen_core::Result<Tensor<2>> {
-        sample_prior(self, n, labels, rng, device)
-    }
-}
+gen_core::impl_sample!(ConvVae, |m| {
+    example_shape: vec![m.channels, m.image_size, m.image_size],
+    num_classes: m.config.num_classes,
+    sample: sample_prior,
+});
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,6 @@
 //! | [`train`] | [`VaeTrainer`]: one model, one Adam, beta and KL warm-up; a [`gen_core::TrainStep`] |
 //! | [`eval`] | negative ELBO and importance-sampled negative log-likelihood, in nats and bits per dimension |
 //! | [`visual`] | reconstructions, interpolations and latent traversals as image batches |
-//! | [`error`] | [`Error`], wrapping gen-core's |
 //!
 //! Every model implements [`Vae`] (encode to a posterior, decode to the
 //! parameters of p(x | z)) and [`gen_core::Sample`] (decode draws from the
@@ -38,7 +37,6 @@
 //! ```
 
 pub mod conv;
-pub mod error;
 pub mod eval;
 pub mod likelihood;
 pub mod mlp;
@@ -53,8 +51,10 @@ use burn::tensor::{Device, Int, Tensor};
 use gen_core::{Error as CoreError, Sample, SeededRng, labels};
 
 pub use conv::{ConvVae, ConvVaeConfig};
-pub use error::{Error, Result};
 pub use eval::{Evaluation, evaluate, importance_sampled_log_likelihood};
+/// gen-vae adds no failure of its own: its errors are gen-core's (configs,
+/// shapes, data a decoder cannot score, labels, checkpoints).
+pub use gen_core::{Error, Result};
 pub use likelihood::{Likelihood, OutputDistribution};
 pub use mlp::{MlpVae, MlpVaeConfig};
 pub use objective::Objective;

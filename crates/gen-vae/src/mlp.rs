@@ -13,12 +13,11 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use gen_core::error::{Error as CoreError, ensure_nonzero};
 use gen_core::rng::init_now;
-use gen_core::{Sample, SeededRng};
 
-use crate::error::Result;
 use crate::likelihood::{Likelihood, OutputDistribution};
 use crate::posterior::DiagonalGaussian;
 use crate::{Vae, VaeConfig, sample_prior, with_condition};
+use gen_core::Result;
 
 /// Shape of an MLP VAE.
 #[derive(Config, Debug, PartialEq)]
@@ -73,8 +72,7 @@ impl MlpVaeConfig {
                     shape.iter().product::<usize>(),
                     self.features
                 ),
-            )
-            .into());
+            ));
         }
         self.likelihood.validate()?;
         Ok(())
@@ -165,28 +163,14 @@ impl Vae for MlpVae {
     }
 }
 
-impl Sample for MlpVae {
-    fn example_shape(&self) -> Vec<usize> {
-        match self.config.example_shape {
-            Some(shape) => shape.to_vec(),
-            None => vec![self.config.features],
-        }
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        self.config.num_classes
-    }
-
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> gen_core::Result<Tensor<2>> {
-        sample_prior(self, n, labels, rng, device)
-    }
-}
+gen_core::impl_sample!(MlpVae, |m| {
+    example_shape: match m.config.example_shape {
+        Some(shape) => shape.to_vec(),
+        None => vec![m.config.features],
+    },
+    num_classes: m.config.num_classes,
+    sample: sample_prior,
+});
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor};
 use gen_core::card::ModelCard;
 use gen_core::interop::TorchModule;
 use gen_core::optim::Parts;
-use gen_core::{Sample, SeededRng, StateReader};
+use gen_core::{SeededRng, StateReader};
 
 use crate::likelihood::OutputDistribution;
 use crate::posterior::DiagonalGaussian;
@@ -57,25 +57,13 @@ macro_rules! each {
     };
 }
 
-impl Sample for SavedVae {
-    fn example_shape(&self) -> Vec<usize> {
-        each!(self, m => m.example_shape())
-    }
-
-    fn num_classes(&self) -> Option<usize> {
-        each!(self, m => m.num_classes())
-    }
-
-    fn sample(
-        &self,
-        n: usize,
-        labels: Option<&[usize]>,
-        rng: &mut SeededRng,
-        device: &Device,
-    ) -> gen_core::Result<Tensor<2>> {
-        each!(self, m => m.sample(n, labels, rng, device))
-    }
-}
+gen_core::impl_sample!(SavedVae, |s| {
+    example_shape: each!(s, m => m.example_shape()),
+    num_classes: each!(s, m => m.num_classes()),
+    sample: |s: &Self, n, labels, rng: &mut SeededRng, device| {
+        each!(s, m => m.sample(n, labels, rng, device))
+    },
+});
 
 impl Vae for SavedVae {
     fn latent_dim(&self) -> usize {

@@ -11,17 +11,16 @@
 
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
-use gen_core::card::MODEL_CARD;
 use gen_core::error::{ensure_nonzero, ensure_positive};
 use gen_core::optim::{Diverged, Guarded, OptimConfig, Optimized};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
 };
 
-use crate::error::Result;
 use crate::likelihood::Likelihood;
 use crate::objective::{Objective, elbo_terms, iwae_bound};
 use crate::{Vae, condition_for};
+use gen_core::Result;
 
 /// Training settings of a VAE.
 #[derive(Config, Debug, PartialEq)]
@@ -63,8 +62,7 @@ impl VaeTrainingConfig {
                 return Err(CoreError::config(
                     "objective",
                     "the IWAE bound has no KL term to weight: use beta = 1 and no KL warm-up",
-                )
-                .into());
+                ));
             }
         }
         Ok(())
@@ -196,15 +194,12 @@ impl<M: Vae> TrainStep for VaeTrainer<M> {
 
 impl<M: Vae> Stateful for VaeTrainer<M> {
     fn save_state(&self, out: &mut StateWriter) -> gen_core::Result<()> {
-        if let Some(card) = crate::saved::card(self.model.module())? {
-            out.json(MODEL_CARD, &card)?;
-        }
-        self.model.save(out)
+        let card = crate::saved::card(self.model.module())?;
+        self.model.save_with_card(out, card)
     }
 
     fn load_state(&mut self, input: &StateReader) -> gen_core::Result<()> {
-        self.model = self.model.loaded(input)?;
-        Ok(())
+        self.model.load(input)
     }
 }
 

@@ -11,6 +11,7 @@ use super::clip::clip_global_norm;
 use super::config::{GradClip, OptimConfig, OptimizerKind};
 use super::ema::Ema;
 use super::guard::{Diverged, Guarded};
+use crate::card::{MODEL_CARD, ModelCard};
 use crate::checkpoint::{StateReader, StateWriter};
 use crate::error::Result;
 
@@ -56,6 +57,32 @@ struct State<M: Module> {
     ema: Option<Ema<M>>,
     updates: u64,
     lr: f64,
+}
+
+impl<M: Module> State<M> {
+    /// The state after `updates` updates: the schedule is a function of the
+    /// count, so it is replayed rather than stored.
+    fn new(
+        config: &OptimConfig,
+        module: M,
+        optimizer: ModuleOptimizer,
+        ema: Option<Ema<M>>,
+        updates: u64,
+    ) -> Result<Self> {
+        let mut scheduler = config.schedule.scheduler(config.lr)?;
+        let mut lr = config.lr;
+        for _ in 0..updates {
+            lr = scheduler.step().base();
+        }
+        Ok(Self {
+            module,
+            optimizer,
+            scheduler,
+            ema,
+            updates,
+            lr,
+        })
+    }
 }
 
 /// A module with its optimizer (burn's Adam or AdamW), learning-rate
@@ -128,17 +155,9 @@ impl<M: Module> Optimized<M> {
         let device = device.clone().inner().autodiff();
         let module = module.fork(&device).train();
         let optimizer = build_optimizer(&config, &module);
-        let scheduler = config.schedule.scheduler(config.lr)?;
         let ema = config.ema.clone().map(|e| Ema::new(&module, e));
         Ok(Self {
-            state: State {
-                module,
-                optimizer,
-                scheduler,
-                ema,
-                updates: 0,
-                lr: config.lr,
-            },
+            state: State::new(&config, module, optimizer, ema, 0)?,
             before: None,
             losses: Vec::new(),
             config,
@@ -237,6 +256,28 @@ impl<M: Module> Optimized<M> {
         self.state.module = f(self.state.module.clone());
     }
 
+    /// [`save`](Self::save), with the model's card first when it has one
+    /// (what a family whose trainer is one module writes).
+    ///
+    /// # Errors
+    /// When a part cannot be serialised or written.
+    pub fn save_with_card(&self, out: &mut StateWriter, card: Option<ModelCard>) -> Result<()> {
+        if let Some(card) = card {
+            out.json(MODEL_CARD, &card)?;
+        }
+        self.save(out)
+    }
+
+    /// Replaces the state by the checkpoint's ([`loaded`](Self::loaded)),
+    /// or leaves it untouched on error.
+    ///
+    /// # Errors
+    /// As [`loaded`](Self::loaded).
+    pub fn load(&mut self, input: &StateReader) -> Result<()> {
+        *self = self.loaded(input)?;
+        Ok(())
+    }
+
     /// Writes the weights, optimizer state, average and count.
     ///
     /// # Errors
@@ -282,21 +323,8 @@ impl<M: Module> Optimized<M> {
             None => None,
         };
         let Progress { updates } = input.json(self.parts.progress)?;
-        // The schedule is a function of the count: replay it.
-        let mut scheduler = self.config.schedule.scheduler(self.config.lr)?;
-        let mut lr = self.config.lr;
-        for _ in 0..updates {
-            lr = scheduler.step().base();
-        }
         Ok(Self {
-            state: State {
-                module,
-                optimizer,
-                scheduler,
-                ema,
-                updates,
-                lr,
-            },
+            state: State::new(&self.config, module, optimizer, ema, updates)?,
             before: None,
             losses: Vec::new(),
             config: self.config.clone(),

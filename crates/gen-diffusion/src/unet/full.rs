@@ -6,10 +6,10 @@
 
 use burn::module::Module;
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Int, Tensor};
-use gen_nn::{ResidualBlock, conv2d, conv3x3, upsample_nearest};
+use burn::tensor::{Device, Tensor};
+use gen_nn::{ResidualBlock, conv2d, conv3x3};
 
-use super::{Ends, Level, UNetConfig, block};
+use super::{Ends, Level, UNetConfig, block, down, middle_and_up};
 
 /// The UNet in the full layout.
 #[derive(Module, Debug)]
@@ -74,40 +74,16 @@ impl FullUNet {
         }
     }
 
-    /// The prediction for noisy images; see [`UNet::forward_images`](super::UNet::forward_images).
-    pub fn forward_images(
-        &self,
-        x: Tensor<4>,
-        t: Tensor<1>,
-        class: Option<Tensor<1, Int>>,
-    ) -> Tensor<4> {
+    /// The prediction for noisy images `x` given the conditioning vector
+    /// `emb` (see [`UNet::forward_images`](super::UNet::forward_images)).
+    pub fn forward_embedded(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
         // What every block's time projection reads, computed once.
-        let emb = silu(self.ends.cond.forward(t, class));
-        let mut h = conv2d(&self.ends.conv_in, x);
+        let emb = silu(emb);
+        let h = conv2d(&self.ends.conv_in, x);
         // Every down activation is a skip.
         let mut skips = vec![h.clone()];
-        for level in &self.down {
-            for block in &level.blocks {
-                h = block.forward(h, emb.clone());
-                skips.push(h.clone());
-            }
-            if let Some(conv) = &level.resample {
-                h = conv2d(conv, h);
-                skips.push(h.clone());
-            }
-        }
-        for block in &self.middle {
-            h = block.forward(h, emb.clone());
-        }
-        for level in &self.up {
-            for block in &level.blocks {
-                let skip = skips.pop().expect("one skip per up block, by construction");
-                h = block.forward(Tensor::cat(vec![h, skip], 1), emb.clone());
-            }
-            if let Some(conv) = &level.resample {
-                h = conv2d(conv, upsample_nearest(h));
-            }
-        }
+        let h = down(&self.down, h, &emb, &mut skips, true);
+        let h = middle_and_up(&self.middle, &self.up, h, &emb, skips);
         self.ends.output(h)
     }
 }

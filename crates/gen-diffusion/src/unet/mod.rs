@@ -130,6 +130,56 @@ impl Ends {
     }
 }
 
+/// The down path: each level's blocks, then its resampling conv. Every
+/// block's output is pushed onto `skips`, and with `resampled` every
+/// resampling's too.
+fn down(
+    levels: &[Level],
+    mut h: Tensor<4>,
+    emb: &Tensor<2>,
+    skips: &mut Vec<Tensor<4>>,
+    resampled: bool,
+) -> Tensor<4> {
+    for level in levels {
+        for block in &level.blocks {
+            h = block.forward(h, emb.clone());
+            skips.push(h.clone());
+        }
+        if let Some(conv) = &level.resample {
+            h = conv2d(conv, h);
+            if resampled {
+                skips.push(h.clone());
+            }
+        }
+    }
+    h
+}
+
+/// The middle blocks, then the up path: each level's blocks, each fed the
+/// newest skip concatenated on the channels, then a 2x upsampling and its
+/// conv.
+fn middle_and_up(
+    middle: &[ResidualBlock; 2],
+    levels: &[Level],
+    mut h: Tensor<4>,
+    emb: &Tensor<2>,
+    mut skips: Vec<Tensor<4>>,
+) -> Tensor<4> {
+    for block in middle {
+        h = block.forward(h, emb.clone());
+    }
+    for level in levels {
+        for block in &level.blocks {
+            let skip = skips.pop().expect("one skip per up block, by construction");
+            h = block.forward(Tensor::cat(vec![h, skip], 1), emb.clone());
+        }
+        if let Some(conv) = &level.resample {
+            h = conv2d(conv, gen_nn::upsample_nearest(h));
+        }
+    }
+    h
+}
+
 /// A residual block of `config` from `cin` to `cout` channels, with
 /// attention when asked.
 fn block(
@@ -185,9 +235,10 @@ impl UNet {
         t: Tensor<1>,
         class: Option<Tensor<1, Int>>,
     ) -> Tensor<4> {
+        let emb = self.ends().cond.forward(t, class);
         match self {
-            UNet::Full(net) => net.forward_images(x, t, class),
-            UNet::Compact(net) => net.forward_images(x, t, class),
+            UNet::Full(net) => net.forward_embedded(x, emb),
+            UNet::Compact(net) => net.forward_embedded(x, emb),
         }
     }
 
