@@ -75,6 +75,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     match &saved.model {
         SavedModel::Vae(m) => write(args, m, &args.out, &meta)?,
         SavedModel::Diffusion(d) => write(args, &d.denoiser, &args.out, &meta)?,
+        SavedModel::Ar(m) => write(args, &m.model, &args.out, &meta)?,
         SavedModel::Gan(g) => {
             write(args, g, &args.out, &meta)?;
             if let Some(path) = &args.discriminator {

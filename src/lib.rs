@@ -1,4 +1,4 @@
-//! # generative: GANs, VAEs and diffusion models on burn
+//! # generative: GANs, VAEs, diffusion models and Transformers on burn
 //!
 //! One dependency for the whole family. Each crate is re-exported under a
 //! short name:
@@ -11,6 +11,7 @@
 //! | [`nn`] | `gen-nn` | the shared building blocks: embeddings, attention with a key/value cache, residual blocks, the convolution seam |
 //! | [`gan`] | `gen-gan` | the MLP GAN, DCGAN and the adversarial trainer |
 //! | [`vae`] | `gen-vae` | variational autoencoders |
+//! | [`ar`] | `gen-ar` | autoregressive Transformers: a GPT, tokenizers, next-token training, KV-cached decoding |
 //! | [`diffusion`] | `gen-diffusion` | noise schedules, samplers, the UNet and MLP denoisers, diffusion training |
 //!
 //! [`saved::open`] rebuilds any saved model of the workspace from its
@@ -32,6 +33,7 @@
 //! ```
 
 pub use burn;
+pub use gen_ar as ar;
 pub use gen_core as core;
 pub use gen_data as data;
 pub use gen_diffusion as diffusion;

@@ -38,6 +38,8 @@ pub enum SavedModel {
     Vae(SavedVae),
     /// A diffusion model.
     Diffusion(SavedDiffusion),
+    /// A language model with its tokenizer.
+    Ar(gen_ar::SavedGpt),
 }
 
 /// How a diffusion model is sampled (ignored by the other families).
@@ -118,6 +120,7 @@ pub fn open(path: &Path, ema: bool, device: &Device) -> Result<Saved> {
         gen_diffusion::FAMILY => {
             SavedModel::Diffusion(gen_diffusion::saved::load(&card, &reader, ema, device)?)
         }
+        gen_ar::FAMILY => SavedModel::Ar(gen_ar::saved::load(&card, &reader, ema, device)?),
         other => {
             return Err(Error::Data(format!(
                 "{}: a model of the `{other}` family, which this version does not know",
@@ -127,7 +130,9 @@ pub fn open(path: &Path, ema: bool, device: &Device) -> Result<Saved> {
     };
     let has_ema = match &model {
         SavedModel::Gan(_) => reader.has(gen_gan::GENERATOR.ema),
-        SavedModel::Diffusion(_) => reader.has(gen_core::optim::Parts::MODEL.ema),
+        SavedModel::Diffusion(_) | SavedModel::Ar(_) => {
+            reader.has(gen_core::optim::Parts::MODEL.ema)
+        }
         SavedModel::Vae(_) => false,
     };
     Ok(Saved {
@@ -152,6 +157,13 @@ impl Saved {
             SavedModel::Vae(v) => Box::new(v.clone()),
             SavedModel::Diffusion(d) => {
                 Box::new(d.sampler(options.sampler, options.steps, options.guidance)?)
+            }
+            SavedModel::Ar(_) => {
+                return Err(Error::Unsupported(
+                    "a language model writes token sequences: decode it with gen_ar::generate \
+                     (the generate example)"
+                        .into(),
+                ));
             }
         })
     }

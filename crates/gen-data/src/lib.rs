@@ -10,6 +10,7 @@
 //! | [`idx`], [`mnist`] | the IDX format; MNIST and Fashion-MNIST with their published checksums |
 //! | [`folder`] | folders of PNG, JPEG, PGM/PPM, BMP images, flat or one subfolder per class (the ORL faces too) |
 //! | [`celeba`] | the CelebA layout: images, 40 attributes, partitions |
+//! | [`text`] | text corpora (a file or a folder of `.txt` files), token streams split by position, random windows for autoregressive models |
 //! | [`transform`] | centre crop, resize, grey/RGB, random flip, binarisation, value range |
 //! | [`examples`] | [`Examples`], the view the loader batches; train/test splits |
 //! | [`loader`] | [`Loader`]: seeded shuffling, parallel decoding with prefetch, epochs, into tensors on any device |
@@ -39,6 +40,7 @@ pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod mnist;
+pub mod text;
 pub mod toy;
 pub mod transform;
 
@@ -50,5 +52,6 @@ pub use examples::{Examples, IdxExamples, Subset, train_test_split};
 pub use folder::{FileImages, ImageFolder};
 pub use loader::{Loader, OnBadExample, TensorDataset};
 pub use mnist::{IdxImages, IdxKind, Split, Verify};
+pub use text::{TextCorpus, TokenStream, TokenWindows};
 pub use toy::Toy2d;
 pub use transform::{Binarize, Channels, Transform};
