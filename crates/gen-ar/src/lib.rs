@@ -11,6 +11,7 @@
 //! | [`train`] | [`GptTrainer`]: next-token cross-entropy over gen-core's shared optimisation layer; [`validation_loss`] |
 //! | [`generate`](mod@generate) | KV-cached, batched decoding: greedy, temperature, top-k, top-p, repetition penalty, stops, streaming |
 //! | [`saved`] | the model card ([`ArModelConfig`]) and a saved model rebuilt from it |
+//! | [`weights`] | GPT-2-format weights: Hugging Face's `GPT2LMHeadModel` folders in and out, nanoGPT's `state_dict` in |
 //! | [`error`] | [`ArError`], wrapping gen-core's |
 //!
 //! ```
@@ -34,6 +35,7 @@ pub mod model;
 pub mod saved;
 pub mod tokenizer;
 pub mod train;
+pub mod weights;
 
 pub use config::{Gelu, GptConfig};
 pub use error::{ArError, Result};

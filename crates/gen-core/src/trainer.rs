@@ -125,6 +125,7 @@ pub struct Trainer {
     progress: Progress,
     resume: bool,
     run_config: serde_json::Value,
+    call_every: Option<u64>,
 }
 
 impl Trainer {
@@ -140,6 +141,7 @@ impl Trainer {
             progress: Progress::Auto,
             resume: false,
             run_config: serde_json::Value::Null,
+            call_every: None,
         })
     }
 
@@ -167,6 +169,19 @@ impl Trainer {
     pub fn with_run_config<T: Serialize>(mut self, config: &T) -> Result<Self> {
         self.run_config = serde_json::to_value(config)
             .map_err(|e| Error::config("run_config", format!("cannot be serialised: {e}")))?;
+        Ok(self)
+    }
+
+    /// Calls the callback of [`fit_with`](Self::fit_with) every `steps`
+    /// steps (and after the last one) with the number of steps done,
+    /// instead of at the end of each epoch: the place for a validation
+    /// loss measured every N steps.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for `steps = 0`.
+    pub fn call_every(mut self, steps: u64) -> Result<Self> {
+        crate::error::ensure_nonzero("call_every", steps as usize)?;
+        self.call_every = Some(steps);
         Ok(self)
     }
 
@@ -202,7 +217,9 @@ impl Trainer {
     }
 
     /// [`fit`](Self::fit), calling `on_epoch(epoch, model)` each time a
-    /// pass over the data completes (`epoch` counts from 1), after that
+    /// pass over the data completes (`epoch` counts from 1; with
+    /// [`call_every`](Self::call_every), every N steps with the steps done
+    /// instead), after that
     /// step's checkpoint if one was due: the place for a per-epoch
     /// evaluation or sample grid. A returned line is printed above the
     /// progress bar (or on stderr); an error stops the run.
@@ -319,7 +336,13 @@ impl Trainer {
             let checkpoint_due = self.config.checkpoint_every > 0
                 && done.is_multiple_of(self.config.checkpoint_every);
             let epochs_done = done * per_step as u64 / per_epoch as u64;
-            let epoch_ended = epochs_done > step * per_step as u64 / per_epoch as u64;
+            let (epoch_ended, callback_arg) = match self.call_every {
+                Some(n) => (done.is_multiple_of(n) || done == total, done),
+                None => (
+                    epochs_done > step * per_step as u64 / per_epoch as u64,
+                    epochs_done,
+                ),
+            };
             if checkpoint_due || epoch_ended || done == total {
                 if let Err(d) = model.settle() {
                     log.discard_last();
@@ -331,7 +354,7 @@ impl Trainer {
             if checkpoint_due {
                 last_saved = Some((done, store.save(done, rng, &self.run_config, model)?));
             }
-            if epoch_ended && let Some(line) = on_epoch(epochs_done, model)? {
+            if epoch_ended && let Some(line) = on_epoch(callback_arg, model)? {
                 if bar.is_hidden() {
                     if self.progress != Progress::Hidden {
                         eprintln!("{line}");
