@@ -28,6 +28,9 @@ use crate::config::{Gelu, GptConfig};
 use crate::error::{ArError, Result};
 use crate::model::Gpt;
 
+/// A file's tensors by name: shape and `f32` values.
+type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Which convention a file follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -159,10 +162,7 @@ fn ignored(key: &str, tied: bool) -> bool {
 }
 
 /// Every tensor of a file as `f32` values with its shape.
-fn read(
-    file: &Path,
-    top_level_key: Option<&str>,
-) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>> {
+fn read(file: &Path, top_level_key: Option<&str>) -> Result<Tensors> {
     let err = |e: String| weights_error(file, e);
     if !file.is_file() {
         return Err(err("not found (or not a file)".into()));
@@ -231,7 +231,7 @@ fn transpose(rows: usize, cols: usize, values: &[f32]) -> Vec<f32> {
 /// Replaces every float parameter by the file's tensor of its name.
 struct Assign {
     path: Vec<String>,
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: Tensors,
     layout: Layout,
     used: Vec<String>,
     problems: Vec<String>,

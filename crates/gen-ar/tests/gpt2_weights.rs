@@ -146,6 +146,10 @@ fn weights_that_do_not_fit_are_listed_and_bad_files_are_errors() {
 fn export_for_transformers_when_asked() {
     if let Some(dir) = std::env::var_os("GPT2_EXPORT_DIR") {
         let dev = Device::flex();
-        save_hf(&load_hf(&fixtures().join("hf"), &dev).unwrap(), Path::new(&dir)).unwrap();
+        save_hf(
+            &load_hf(&fixtures().join("hf"), &dev).unwrap(),
+            Path::new(&dir),
+        )
+        .unwrap();
     }
 }
