@@ -46,9 +46,13 @@ struct Args {
     /// In a folder, read the files whose names end with this.
     #[arg(long, default_value = "_gut.txt")]
     suffix: String,
-    /// char (the corpus's characters) or byte (256 byte values).
+    /// char (the corpus's characters), byte (256 byte values) or bpe (a
+    /// byte-level BPE trained on the corpus; needs `--features bpe`).
     #[arg(long, default_value = "char")]
     tokenizer: String,
+    /// The BPE's vocabulary size.
+    #[arg(long, default_value_t = 512)]
+    bpe_vocab: usize,
     /// Context length in tokens.
     #[arg(long, default_value_t = 64)]
     block: usize,
@@ -138,10 +142,11 @@ fn run(args: &Args) -> gcore::Result<()> {
     let tokenizer = match args.tokenizer.as_str() {
         "char" => Tokenizer::chars_of(&corpus.text),
         "byte" => Tokenizer::Byte,
+        "bpe" => Tokenizer::train_bpe(&corpus.text, args.bpe_vocab)?,
         other => {
             return Err(gcore::Error::config(
                 "tokenizer",
-                format!("`{other}` is not one of char, byte"),
+                format!("`{other}` is not one of char, byte, bpe"),
             ));
         }
     };

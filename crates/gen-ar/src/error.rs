@@ -16,6 +16,9 @@ pub enum ArError {
         /// Each unknown character, once, in order of appearance.
         chars: Vec<char>,
     },
+    /// A byte-pair encoding that cannot be built, read or used.
+    #[error("byte-pair encoding: {0}")]
+    Bpe(String),
     /// A GPT-2-format checkpoint that this model cannot read.
     #[error("{path}: {reason}")]
     Weights {

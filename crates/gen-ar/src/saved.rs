@@ -59,6 +59,11 @@ pub fn load(
     device: &Device,
 ) -> gen_core::Result<SavedGpt> {
     let config: ArModelConfig = card.config(FAMILY)?;
+    if !config.tokenizer.is_available() {
+        return Err(gen_core::Error::Unsupported(
+            "this model's tokenizer is a byte-pair encoding: rebuild with `--features bpe`".into(),
+        ));
+    }
     let parts = Parts::MODEL;
     let part = if ema && reader.has(parts.ema) {
         parts.ema
