@@ -51,7 +51,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softplus;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use generative::core::{self as gcore, Batch, SeededRng, TrainStep};
 use generative::diffusion::{UNet, UNetConfig};
@@ -62,6 +62,12 @@ use serde_json::{Value, json};
 #[path = "../benches/reference/dcgan.rs"]
 mod dcgan;
 use dcgan::{LATENT, RefDiscriminator, RefGenerator};
+
+/// mimalloc keeps freed buffers for reuse; glibc's malloc hands the large
+/// ones burn-flex allocates every step back to the kernel and faults them in
+/// again (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Side of the images.
 const SIDE: usize = 28;
@@ -79,6 +85,8 @@ enum Model {
     Dcgan,
     ConvVae,
     DdpmUnet,
+    /// bench_gpt.py's character-level GPT.
+    Gpt,
 }
 
 impl Model {
@@ -89,6 +97,7 @@ impl Model {
             Model::Dcgan => "dcgan",
             Model::ConvVae => "conv_vae",
             Model::DdpmUnet => "ddpm_unet",
+            Model::Gpt => "gpt_char",
         }
     }
 
@@ -99,6 +108,7 @@ impl Model {
             Model::Dcgan => (40, 5),
             Model::ConvVae => (60, 5),
             Model::DdpmUnet => (10, 2),
+            Model::Gpt => (100, 10),
         }
     }
 }
@@ -120,7 +130,7 @@ enum Mode {
     Sample,
 }
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(about = "burn's side of the PyTorch CPU reference benchmarks")]
 struct Args {
     /// Which reference model.
@@ -315,7 +325,14 @@ fn run(args: &Args) -> gcore::Result<Value> {
     let (default_steps, default_warmup) = args.model.defaults();
     let steps = args.steps.unwrap_or(default_steps).max(1);
     let mut warmup = args.warmup.unwrap_or(default_warmup);
-    if args.mode == Mode::Sample && args.model != Model::DdpmUnet {
+    // As the script: the harness default batch is for images; nanoGPT's
+    // CPU run uses 12 sequences.
+    let mut args = args.clone();
+    if args.model == Model::Gpt && args.batch == 64 {
+        args.batch = 12;
+    }
+    let args = &args;
+    if args.mode == Mode::Sample && !matches!(args.model, Model::DdpmUnet | Model::Gpt) {
         return Err(gcore::Error::Unsupported(format!(
             "--mode sample exists for ddpm_unet only (the PyTorch scripts time training \
              for {}); the criterion benches time every model's sampling",
@@ -340,6 +357,7 @@ fn run(args: &Args) -> gcore::Result<Value> {
             Variant::ReferenceLeakyAsRelu => dcgan_reference(args, true, &device),
         },
         Model::ConvVae => vae(args, &device)?,
+        Model::Gpt => gpt(args, args.mode, &device)?,
         Model::DdpmUnet => match args.mode {
             Mode::Train => ddpm_train(args, &device)?,
             Mode::Sample => {
@@ -350,7 +368,11 @@ fn run(args: &Args) -> gcore::Result<Value> {
         },
     };
     let rss_before = status_mib("VmRSS:");
-    let (seconds, contention) = time_loop(prepared.step.as_mut(), steps, warmup, &device)?;
+    let (mut seconds, contention) = time_loop(prepared.step.as_mut(), steps, warmup, &device)?;
+    if args.model == Model::Gpt && args.mode == Mode::Sample {
+        // As the script: steps_per_s counts generated tokens per sequence.
+        seconds /= GPT_NEW_TOKENS as f64;
+    }
     let sps = steps as f64 / seconds;
     let round = |x: f64, digits: i32| {
         let f = 10f64.powi(digits);
@@ -360,7 +382,7 @@ fn run(args: &Args) -> gcore::Result<Value> {
         Mode::Train => "train",
         Mode::Sample => "sample",
     };
-    if args.mode == Mode::Sample {
+    if args.mode == Mode::Sample && args.model == Model::DdpmUnet {
         // The script's extra figures of a sampling run.
         let n = args.ddim_steps.max(1) as f64;
         prepared.extra = extend(
@@ -495,6 +517,82 @@ fn vae(args: &Args, device: &Device) -> gcore::Result<Prepared> {
         params,
         extra: json!({}),
         images_per_step: args.batch,
+    })
+}
+
+/// Tokens generated per sequence in one timed sampling iteration (the
+/// script's `--new-tokens` within the block of 64).
+const GPT_NEW_TOKENS: usize = 63;
+
+/// bench_gpt.py's model and recipe: vocab 65, block 64, 4 layers, 4 heads,
+/// width 128, tied head; training steps of nanoGPT's AdamW on 8 cycled
+/// batches of random ids, or KV-cached generation of 63 tokens from one.
+fn gpt(args: &Args, mode: Mode, device: &Device) -> gcore::Result<Prepared> {
+    use generative::ar::{
+        DecodeConfig, GptConfig, GptTrainer, GptTrainingConfig, Tokenizer, generate,
+    };
+    let (vocab, block) = (65usize, 64usize);
+    let model = GptConfig::new(vocab).init(device)?;
+    let params = BTreeMap::from([("gpt", model.num_params())]);
+    let b = args.batch;
+    let mut rng = SeededRng::new(1234);
+    let extra = json!({"mode": format!("{mode:?}").to_lowercase(), "block": block, "n_layer": 4,
+                       "n_head": 4, "n_embd": 128, "vocab": vocab});
+    Ok(match mode {
+        Mode::Train => {
+            let tokenizer = Tokenizer::Char {
+                vocab: (0..vocab as u32)
+                    .filter_map(|i| char::from_u32(0x100 + i))
+                    .collect(),
+            };
+            let mut trainer = GptTrainer::new(model, tokenizer, GptTrainingConfig::new(), device)?;
+            let ad = trainer.device();
+            let data: Vec<Tensor<2, Int>> = (0..DATA_BATCHES)
+                .map(|_| {
+                    let ids: Vec<i64> = (0..b * (block + 1))
+                        .map(|_| rng.below(vocab) as i64)
+                        .collect();
+                    Tensor::from_data(TensorData::new(ids, [b, block + 1]), &ad)
+                })
+                .collect();
+            Prepared {
+                step: Box::new(move |i| {
+                    let batch = Batch::of_tokens(data[i % DATA_BATCHES].clone());
+                    trainer.step(vec![batch], &mut rng).map(drop)?;
+                    // The loss is checked before the next step, as Trainer does.
+                    trainer.settle().map_err(|d| gcore::Error::NonFinite {
+                        step: i as u64,
+                        metric: d.metric,
+                        value: d.value,
+                    })
+                }),
+                params,
+                extra,
+                images_per_step: b * block,
+            }
+        }
+        Mode::Sample => {
+            let decode = DecodeConfig::new().with_max_new_tokens(GPT_NEW_TOKENS);
+            let device = device.clone();
+            Prepared {
+                step: Box::new(move |_| {
+                    let prompts = vec![vec![0u32]; b];
+                    generate(
+                        &model,
+                        &prompts,
+                        &decode,
+                        None,
+                        &mut rng,
+                        &device,
+                        |_, _| {},
+                    )?;
+                    Ok(())
+                }),
+                params,
+                extra,
+                images_per_step: b,
+            }
+        }
     })
 }
 
