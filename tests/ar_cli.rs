@@ -30,11 +30,7 @@ fn example(name: &str, args: &[&str]) -> Output {
 fn trains_on_a_text_file_and_generates_from_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("verse.txt");
-    std::fs::write(
-        &text,
-        generative::data::text::sonnets().text[..20_000].to_string(),
-    )
-    .unwrap();
+    std::fs::write(&text, &generative::data::text::sonnets().text[..20_000]).unwrap();
     let out = dir.path().join("run");
     let (text_s, out_s) = (text.to_str().unwrap(), out.to_str().unwrap());
     let train = [
