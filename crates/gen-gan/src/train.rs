@@ -14,7 +14,7 @@
 //! losses is not finite, both modules are put back as they were before the
 //! step ([`gen_core::optim::settle`]).
 //!
-//! A conditional pair (the generator's [`Generator::num_classes`] is
+//! A conditional pair (the generator's [`Sample::num_classes`](gen_core::Sample::num_classes) is
 //! `Some(k)`) takes the labels of each batch: G generates for the batch's
 //! labels, and D judges real and generated samples under them. Unlabelled
 //! batches or labels outside `0..k` are typed errors

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{CompactUNet, FullUNet, UNet};
 use crate::error::{Error, Result};
 
-/// How the levels of a [`UNet`] are arranged; see the [module docs](self).
+/// How the levels of a [`UNet`] are arranged; see the [module docs](super).
 ///
 /// Serialised as `"full"` or `"compact"`. A missing field (or `null`)
 /// reads as [`Full`](Self::Full), so run configs written before the field

@@ -51,7 +51,7 @@
 //!
 //! The timestep (and optional class, with a null class for
 //! classifier-free guidance) enters every residual block through
-//! [`Conditioning`](gen_nn::Conditioning) (sinusoids of `base_channels` frequencies, then
+//! [`Conditioning`] (sinusoids of `base_channels` frequencies, then
 //! Linear, SiLU, Linear to `4 * base_channels`, as the script's `temb`).
 //! The resolution is halved `channel_mults.len() - 1` times, so the image
 //! size must be divisible by `2^(levels - 1)`: 28 = 4 * 7 allows 3 levels
