@@ -241,8 +241,11 @@ impl<M: Module> Optimized<M> {
             _ => grads,
         };
         let state = &mut self.state;
-        let lr = state.scheduler.step();
-        state.lr = lr.base();
+        let lr = state.scheduler.step().base();
+        state.lr = lr;
+        // The rate as a plain number: burn's per-parameter rate policy
+        // matches every parameter against its groups, which one schedule
+        // for all parameters does not need.
         state.module = state.optimizer.step(lr, state.module.clone(), grads);
         if let Some(ema) = &mut state.ema {
             ema.update(&state.module, state.updates);
