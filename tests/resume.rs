@@ -165,6 +165,86 @@ fn corrupt_or_missing_checkpoint_is_reported_and_kept() {
     );
 }
 
+/// Rewrites the manifest's JSON.
+fn edit_manifest(path: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    edit(&mut manifest);
+    fs::write(path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+#[test]
+fn a_manifest_cannot_point_outside_its_folder() {
+    // A part whose file climbs out of the checkpoint (here to the run's
+    // config.json, which exists) is refused before anything is opened.
+    for file in ["../../config.json", "/etc/hostname", "generator.bpk/../x.bpk", "other.bpk"] {
+        let escape = |p: &Path| {
+            edit_manifest(p, |m| m["parts"][0]["file"] = file.into());
+        };
+        resume_fails_on(escape, "state.json", "plain `<name>.<extension>` file");
+    }
+    let twice = |p: &Path| {
+        edit_manifest(p, |m| {
+            let first = m["parts"][0].clone();
+            m["parts"].as_array_mut().unwrap().push(first);
+        });
+    };
+    resume_fails_on(twice, "state.json", "listed twice");
+}
+
+#[test]
+fn a_manifest_must_agree_with_its_folder_step() {
+    let far = |p: &Path| edit_manifest(p, |m| m["step"] = 99_999_999_999u64.into());
+    resume_fails_on(far, "state.json", "the folder's name says 4");
+}
+
+#[test]
+fn a_newer_folder_without_manifest_is_skipped_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    half_run(dir.path());
+    let complete = checkpoint_dir(dir.path());
+    // A partial copy of a later checkpoint: the parts but no manifest.
+    let partial = complete.with_file_name("step-000000000006");
+    fs::create_dir(&partial).unwrap();
+    for entry in fs::read_dir(&complete).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "state.json" {
+            fs::copy(entry.path(), partial.join(entry.file_name())).unwrap();
+        }
+    }
+    let store = CheckpointStore::new(dir.path().join("checkpoints"), 2);
+    assert_eq!(store.latest().unwrap().unwrap().1, complete);
+    assert_eq!(store.incomplete().unwrap(), vec![(6, partial.clone())]);
+    let outcome = common::trainer(STEPS, 0, dir.path())
+        .resume(true)
+        .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
+        .unwrap();
+    assert_eq!((outcome.start_step, outcome.final_step), (4, STEPS));
+    assert!(partial.is_dir(), "the partial folder is left for the user");
+}
+
+#[test]
+fn a_second_writer_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    half_run(dir.path());
+    // Another process's lock: a separate open of the lock file holds it.
+    let held = fs::File::open(dir.path().join("train.lock")).unwrap();
+    held.try_lock().unwrap();
+    let err = common::trainer(STEPS, 0, dir.path())
+        .resume(true)
+        .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
+        .unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("another training process"), "{err}");
+    assert_eq!(checkpoint_dir(dir.path()).file_name().unwrap(), "step-000000000004");
+    // Released (as when its holder exits or is killed): the run goes on.
+    drop(held);
+    let outcome = common::trainer(STEPS, 0, dir.path())
+        .resume(true)
+        .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
+        .unwrap();
+    assert_eq!(outcome.final_step, STEPS);
+}
+
 /// A source that turns to NaN from batch `from` on.
 struct Poisoned {
     inner: generative::data::Loader,

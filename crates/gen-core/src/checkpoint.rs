@@ -42,6 +42,26 @@ pub const FORMAT: &str = "gen-checkpoint/2";
 const MANIFEST: &str = "state.json";
 const PREFIX: &str = "step-";
 const TMP_SUFFIX: &str = ".tmp";
+/// A checkpoint being deleted: renamed first, so that a crash mid-delete
+/// never leaves a half-removed folder under a checkpoint's name.
+const TRASH_SUFFIX: &str = ".trash";
+
+/// Whether `name` is a valid part name: letters, digits, `-` and `_`.
+fn valid_part_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "state"
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Whether `file` is the file name a writer gives part `name`:
+/// `<name>.<extension>`, a plain name inside the checkpoint's folder.
+fn valid_part_file(name: &str, file: &str) -> bool {
+    file.strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|ext| !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+}
 
 /// One file of a checkpoint, as listed in its manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,14 +147,13 @@ impl StateWriter {
     /// When the name is not a plain file name, is used twice, or the file
     /// cannot be written.
     pub fn bytes(&mut self, name: &str, extension: &str, bytes: &[u8]) -> Result<()> {
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid || name == "state" {
+        if !valid_part_name(name) || !valid_part_file(name, &format!("{name}.{extension}")) {
             return Err(Error::checkpoint(
                 &self.dir,
-                format!("`{name}` is not a valid part name (use letters, digits, - and _)"),
+                format!(
+                    "`{name}.{extension}` is not a valid part (a name of letters, digits, - and _; \
+                     an extension of letters and digits)"
+                ),
             ));
         }
         if self.parts.iter().any(|p| p.name == name) {
@@ -273,11 +292,37 @@ impl CheckpointStore {
         &self.root
     }
 
-    /// Complete checkpoints, oldest first, as `(step, directory)`.
+    /// The step in a checkpoint folder's name (`step-000000000400` is 400).
+    pub fn step_of_dir(dir: &Path) -> Option<u64> {
+        dir.file_name().and_then(|n| n.to_str()).and_then(step_of)
+    }
+
+    /// Complete checkpoints, oldest first, as `(step, directory)`: the
+    /// `step-<n>` folders that hold a manifest. A folder without one (a
+    /// partial copy, a disk that filled up) is not a checkpoint; see
+    /// [`incomplete`](Self::incomplete).
     ///
     /// # Errors
     /// When the folder exists but cannot be listed.
     pub fn list(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut all = self.step_folders()?;
+        all.retain(|(_, dir)| dir.join(MANIFEST).is_file());
+        Ok(all)
+    }
+
+    /// The `step-<n>` folders that hold no manifest, oldest first: ignored
+    /// by [`list`](Self::list), [`latest`](Self::latest) and resume, and
+    /// never deleted except by a new checkpoint of the same step.
+    ///
+    /// # Errors
+    /// When the folder exists but cannot be listed.
+    pub fn incomplete(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut all = self.step_folders()?;
+        all.retain(|(_, dir)| !dir.join(MANIFEST).is_file());
+        Ok(all)
+    }
+
+    fn step_folders(&self) -> Result<Vec<(u64, PathBuf)>> {
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -288,9 +333,8 @@ impl CheckpointStore {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(step) = name
-                .strip_prefix(PREFIX)
-                .and_then(|s| s.parse::<u64>().ok())
+            if let Some(step) = step_of(name)
+                && entry.path().is_dir()
             {
                 found.push((step, entry.path()));
             }
@@ -346,7 +390,7 @@ impl CheckpointStore {
         if dir.exists() {
             // A stale checkpoint at the same step (an earlier run that went
             // further was resumed from an older point): replace it.
-            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            remove_checkpoint(&dir)?;
         }
         fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
         sync_dir(&self.root)?;
@@ -359,15 +403,17 @@ impl CheckpointStore {
         let excess = all.len().saturating_sub(self.keep);
         for (step, dir) in all.into_iter().take(excess) {
             if step != just_written {
-                fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                remove_checkpoint(&dir)?;
             }
         }
-        // Leftovers of saves that crashed.
+        // Leftovers of saves and deletions that crashed.
         if let Ok(entries) = fs::read_dir(&self.root) {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with(PREFIX) && name.ends_with(TMP_SUFFIX) {
+                if name.starts_with(PREFIX)
+                    && (name.ends_with(TMP_SUFFIX) || name.ends_with(TRASH_SUFFIX))
+                {
                     let _ = fs::remove_dir_all(entry.path());
                 }
             }
@@ -377,9 +423,15 @@ impl CheckpointStore {
 
     /// Opens and verifies the manifest of the checkpoint in `dir`.
     ///
+    /// The manifest is outside input: its part files must be plain names
+    /// inside `dir` (`<part>.<extension>`, so none can point elsewhere on
+    /// the machine), and when `dir` is named `step-<n>` its step must be
+    /// `n`.
+    ///
     /// # Errors
-    /// [`Error::Checkpoint`] when the manifest is missing, not JSON, or of
-    /// another format.
+    /// [`Error::Checkpoint`] when the manifest is missing, not JSON, of
+    /// another format, names a part file outside the folder or twice, or
+    /// disagrees with the folder's step.
     pub fn open(dir: &Path) -> Result<StateReader> {
         let path = dir.join(MANIFEST);
         let bytes = fs::read(&path).map_err(|e| Error::checkpoint(&path, e.to_string()))?;
@@ -405,6 +457,37 @@ impl CheckpointStore {
         }
         let manifest: Manifest = serde_json::from_value(value)
             .map_err(|e| Error::checkpoint(&path, format!("unreadable manifest: {e}")))?;
+        for (k, part) in manifest.parts.iter().enumerate() {
+            if !valid_part_name(&part.name) || !valid_part_file(&part.name, &part.file) {
+                return Err(Error::checkpoint(
+                    &path,
+                    format!(
+                        "part `{}` has file {:?}: a part is a plain `<name>.<extension>` file \
+                         inside the checkpoint's folder",
+                        part.name.escape_debug(),
+                        part.file
+                    ),
+                ));
+            }
+            if manifest.parts[..k].iter().any(|p| p.name == part.name) {
+                return Err(Error::checkpoint(
+                    &path,
+                    format!("part `{}` is listed twice", part.name),
+                ));
+            }
+        }
+        if let Some(step) = Self::step_of_dir(dir)
+            && step != manifest.step
+        {
+            return Err(Error::checkpoint(
+                &path,
+                format!(
+                    "the manifest says step {}, the folder's name says {step}: \
+                     the folder was renamed or the manifest edited",
+                    manifest.step
+                ),
+            ));
+        }
         Ok(StateReader {
             dir: dir.to_path_buf(),
             manifest,
@@ -421,6 +504,26 @@ impl CheckpointStore {
         state.load_state(&reader)?;
         Ok(reader.manifest)
     }
+}
+
+/// The step of a checkpoint folder's name, `step-<n>` (`n` all digits).
+fn step_of(name: &str) -> Option<u64> {
+    name.strip_prefix(PREFIX)
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse().ok())
+}
+
+/// Deletes a checkpoint folder: renamed out of the way first (atomic), then
+/// removed, so that a crash never leaves part of it under its name.
+fn remove_checkpoint(dir: &Path) -> Result<()> {
+    let mut trash = dir.as_os_str().to_owned();
+    trash.push(TRASH_SUFFIX);
+    let trash = PathBuf::from(trash);
+    if trash.exists() {
+        fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))?;
+    }
+    fs::rename(dir, &trash).map_err(|e| Error::io(dir, e))?;
+    fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
 }
 
 /// Writes a file and flushes it to disk.

@@ -82,6 +82,18 @@ pub enum Error {
         step: u64,
     },
 
+    /// An output directory another process is training into (it holds the
+    /// folder's lock file); a crashed process's lock is released with it.
+    #[error(
+        "{path} is in use by another training process (it holds {lock}); wait for it to end or train into another folder"
+    )]
+    Busy {
+        /// The output directory.
+        path: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+
     /// Training produced a NaN or an infinity.
     #[error(
         "training diverged at step {step}: `{metric}` is {value}; the last good checkpoint is kept"

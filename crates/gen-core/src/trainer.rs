@@ -10,6 +10,9 @@
 //!   state(s), step, RNG state and run config;
 //! - resuming from the newest checkpoint, with the same data order and
 //!   random stream as an uninterrupted run;
+//! - one writer per output folder: a second process training into it gets
+//!   [`Error::Busy`] at once (an advisory lock on `<out>/train.lock`, which
+//!   the operating system releases when the holder exits or is killed);
 //! - stopping with [`Error::NonFinite`] on a NaN or infinite metric, before
 //!   any checkpoint of the diverged state is written.
 
@@ -269,9 +272,22 @@ impl Trainer {
         let total = self.config.total_steps(per_epoch, per_step);
 
         fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
+        let _lock = lock_folder(&self.out_dir)?;
         let store = self.checkpoints();
         let mut start = 0;
-        if let Some((step, dir)) = store.latest()? {
+        let latest = store.latest()?;
+        if self.progress != Progress::Hidden {
+            let newest = latest.as_ref().map_or(0, |(step, _)| *step);
+            for (_, dir) in store.incomplete()? {
+                if self.resume && dir_is_newer(&dir, newest) {
+                    eprintln!(
+                        "ignoring {}: it holds no manifest (state.json), so it is not a complete checkpoint",
+                        dir.display()
+                    );
+                }
+            }
+        }
+        if let Some((step, dir)) = latest {
             if !self.resume {
                 return Err(Error::WouldOverwrite {
                     path: self.out_dir.clone(),
@@ -414,6 +430,36 @@ impl Trainer {
                 line.step, line.epoch
             );
         }
+    }
+}
+
+/// Whether a step folder's step is past `step`.
+fn dir_is_newer(dir: &Path, step: u64) -> bool {
+    CheckpointStore::step_of_dir(dir).is_some_and(|s| s > step)
+}
+
+/// Takes the output folder's lock, held until the returned file is dropped.
+///
+/// # Errors
+/// [`Error::Busy`] when another process holds it; [`Error::Io`] when the
+/// lock file cannot be created. On a file system without locks the run
+/// goes on unlocked.
+fn lock_folder(dir: &Path) -> Result<fs::File> {
+    let path = dir.join("train.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Busy {
+            path: dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => Ok(file),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
     }
 }
 

@@ -84,6 +84,12 @@ fn parse_header(
         total = total.saturating_mul(u64::from(d));
         dims.push(d as usize);
     }
+    if let Some(k) = dims.iter().position(|&d| d == 0) {
+        return Err(bad(
+            name,
+            format!("the header declares {dims:?}: dimension {k} is 0, so the file holds no data"),
+        ));
+    }
     if total > MAX_BYTES {
         return Err(bad(
             name,
@@ -209,6 +215,15 @@ mod tests {
         float[2] = 0x0d;
         assert!(msg(parse(&float, "t", 2)).contains("element type 0x0d"));
         assert!(msg(parse(&good, "t", 3)).contains("2 dimensions, expected 3"));
+    }
+
+    #[test]
+    fn a_zero_dimension_is_rejected() {
+        // Five images of 0x28 once reached the loader, which panicked.
+        for dims in [[5, 0, 28], [5, 28, 0], [0, 28, 28]] {
+            let e = msg(parse(&encode(&dims, &[]), "t", 3));
+            assert!(e.contains("is 0") && e.contains("no data"), "{dims:?}: {e}");
+        }
     }
 
     #[test]

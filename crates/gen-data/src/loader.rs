@@ -1,7 +1,7 @@
 //! Datasets in memory, and the seeded, parallel, prefetching loader that
 //! turns any [`Examples`] into batches on a device.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -143,11 +143,14 @@ impl HostBatch {
     }
 }
 
-/// Skip statistics shared with the prefetch thread.
+/// The unreadable examples found so far, shared with the prefetch thread.
+///
+/// Kept as a set of example indices: an example that fails again (in a
+/// later epoch, a substitution or a rebuilt batch) is neither counted nor
+/// reported twice.
 #[derive(Debug, Default)]
 struct Skips {
-    count: AtomicUsize,
-    first: Mutex<Vec<String>>,
+    examples: Mutex<BTreeSet<usize>>,
 }
 
 /// Everything one batch needs, cheap to clone into a prefetch thread.
@@ -189,7 +192,7 @@ impl<E: Examples> Job<E> {
             if self.policy == OnBadExample::Fail {
                 return Err(error);
             }
-            self.record(&error);
+            self.record(chosen[slot], &error);
             chosen[slot] = self.substitute(
                 self.range.end + slot,
                 &mut data[slot * features..(slot + 1) * features],
@@ -221,7 +224,7 @@ impl<E: Examples> Job<E> {
             let mut rng = self.example_rng(i);
             match self.examples.fill(i, &mut rng, out) {
                 Ok(()) => return Ok(i),
-                Err(e) => self.record(&e),
+                Err(e) => self.record(i, &e),
             }
         }
         Err(Error::Invalid {
@@ -230,12 +233,12 @@ impl<E: Examples> Job<E> {
         })
     }
 
-    fn record(&self, error: &Error) {
-        self.skips.count.fetch_add(1, Ordering::Relaxed);
-        let mut first = self.skips.first.lock().unwrap_or_else(|p| p.into_inner());
-        if first.len() < 10 {
-            eprintln!("skipping an unreadable example: {error}");
-            first.push(error.to_string());
+    /// Notes that example `index` cannot be read; reports the first ten
+    /// distinct ones on stderr.
+    fn record(&self, index: usize, error: &Error) {
+        let mut seen = self.skips.examples.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.insert(index) && seen.len() <= 10 {
+            eprintln!("skipping unreadable example {index}: {error}");
         }
     }
 }
@@ -276,9 +279,18 @@ impl<E: Examples + 'static> Loader<E> {
     ///
     /// # Errors
     /// [`gen_core::Error::InvalidConfig`] for a zero batch size or one larger
-    /// than the dataset.
+    /// than the dataset; [`Error::Invalid`] for examples of no values.
     pub fn new(examples: E, batch_size: usize, seed: u64) -> Result<Self> {
         ensure_nonzero("batch_size", batch_size)?;
+        if examples.features() == 0 {
+            return Err(Error::Invalid {
+                source_name: "dataset".into(),
+                reason: format!(
+                    "its examples have shape {:?}, which holds no values",
+                    examples.item_shape()
+                ),
+            });
+        }
         if batch_size > examples.len() {
             return Err(gen_core::Error::config(
                 "batch_size",
@@ -333,10 +345,15 @@ impl<E: Examples + 'static> Loader<E> {
         self.batch_size
     }
 
-    /// How many unreadable examples were skipped so far (with
-    /// [`OnBadExample::Skip`]).
+    /// How many distinct unreadable examples were found and skipped so far
+    /// (with [`OnBadExample::Skip`]); an example that fails again in a later
+    /// batch or epoch counts once.
     pub fn skipped(&self) -> usize {
-        self.skips.count.load(Ordering::Relaxed)
+        self.skips
+            .examples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     fn order(&mut self, epoch: u64) -> Arc<Vec<usize>> {
@@ -486,12 +503,19 @@ mod tests {
     fn bad_examples_fail_or_are_skipped_and_counted() {
         let dev = Device::flex();
         let mut strict = Loader::new(Flaky, 8, 0).unwrap().sequential();
-        let e = strict.batch(0, &dev).unwrap_err().to_string();
-        assert!(e.contains("img3.png") || e.contains("img4.png"), "{e}");
+        let e = strict.batch(0, &dev).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("img3.png") || text.contains("img4.png"), "{text}");
+        // The image error keeps its type through gen-core's error.
+        assert!(
+            matches!(e.downcast_ref::<Error>(), Some(Error::Image { .. })),
+            "{e:?}"
+        );
 
         let mut lenient = Loader::new(Flaky, 4, 0)
             .unwrap()
             .sequential()
+            .without_prefetch()
             .on_bad_example(OnBadExample::Skip);
         let x: Vec<f32> = lenient
             .batch(0, &dev)
@@ -502,6 +526,45 @@ mod tests {
             .unwrap();
         assert_eq!(x.len(), 4);
         assert!(!x.contains(&3.0) && !x.contains(&4.0), "{x:?}");
-        assert!(lenient.skipped() >= 1);
+        // Batch 0 holds the bad example 3; batch 1 holds 4: each counts once,
+        // however often it is met again (prefetch, later epochs).
+        assert_eq!(lenient.skipped(), 1);
+        for i in 1..6 {
+            lenient.batch(i, &dev).unwrap();
+        }
+        assert_eq!(lenient.skipped(), 2);
+    }
+
+    /// One bad image among three, batches of two: counted once.
+    struct OneBad;
+    impl Examples for OneBad {
+        fn len(&self) -> usize {
+            3
+        }
+        fn item_shape(&self) -> Vec<usize> {
+            vec![1]
+        }
+        fn fill(&self, index: usize, _: &mut SeededRng, out: &mut [f32]) -> Result<()> {
+            if index == 1 {
+                return Err(Error::Image {
+                    path: "bad.png".into(),
+                    reason: "corrupt".into(),
+                });
+            }
+            out[0] = index as f32;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_bad_example_counts_once() {
+        let dev = Device::flex();
+        let mut loader = Loader::new(OneBad, 2, 3)
+            .unwrap()
+            .on_bad_example(OnBadExample::Skip);
+        for i in 0..6 {
+            loader.batch(i, &dev).unwrap();
+        }
+        assert_eq!(loader.skipped(), 1);
     }
 }
