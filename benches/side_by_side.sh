@@ -30,9 +30,15 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # Paths given relative to where the script is called from (the PyTorch
-# runs change directory), a bare command name left to PATH.
-absolute() { case "$1" in */*) realpath -m -- "$1" ;; *) printf '%s' "$1" ;; esac; }
+# runs change directory), a bare command name left to PATH. Symlinks are
+# kept (-s): a virtualenv's bin/python is a link to the base interpreter,
+# and only called by its own path does it see the venv's packages.
+absolute() { case "$1" in */*) realpath -ms -- "$1" ;; *) printf '%s' "$1" ;; esac; }
 PY="$(absolute "${PY:-python3}")"
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+  echo "error: $PY cannot import torch; set PY to a python that has it (a venv's bin/python)" >&2
+  exit 2
+fi
 REF="$(absolute "${REF:-"$ROOT/../shared/bench/pytorch"}")"
 OUT="$(absolute "${OUT:-"$ROOT/target/side_by_side/results.jsonl"}")"
 THREADS=${THREADS:-"1 2"}
@@ -78,7 +84,7 @@ run() {
   if [[ "$line" == "{"* ]]; then
     echo "$line" >> "$OUT"; echo "${line:0:150}"
   else
-    echo "# failed or timed out: $*" | tee -a "$LOG" >&2
+    echo "# failed or timed out: $* (its stderr is in $LOG)" | tee -a "$LOG" >&2
   fi
 }
 

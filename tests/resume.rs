@@ -176,7 +176,12 @@ fn edit_manifest(path: &Path, edit: impl Fn(&mut serde_json::Value)) {
 fn a_manifest_cannot_point_outside_its_folder() {
     // A part whose file climbs out of the checkpoint (here to the run's
     // config.json, which exists) is refused before anything is opened.
-    for file in ["../../config.json", "/etc/hostname", "generator.bpk/../x.bpk", "other.bpk"] {
+    for file in [
+        "../../config.json",
+        "/etc/hostname",
+        "generator.bpk/../x.bpk",
+        "other.bpk",
+    ] {
         let escape = |p: &Path| {
             edit_manifest(p, |m| m["parts"][0]["file"] = file.into());
         };
@@ -234,8 +239,14 @@ fn a_second_writer_is_refused_at_once() {
         .fit(&mut fresh(5), &mut loader(), &mut SeededRng::new(1))
         .unwrap_err();
     assert!(matches!(err, Error::Busy { .. }), "{err}");
-    assert!(err.to_string().contains("another training process"), "{err}");
-    assert_eq!(checkpoint_dir(dir.path()).file_name().unwrap(), "step-000000000004");
+    assert!(
+        err.to_string().contains("another training process"),
+        "{err}"
+    );
+    assert_eq!(
+        checkpoint_dir(dir.path()).file_name().unwrap(),
+        "step-000000000004"
+    );
     // Released (as when its holder exits or is killed): the run goes on.
     drop(held);
     let outcome = common::trainer(STEPS, 0, dir.path())

@@ -236,7 +236,11 @@ impl<E: Examples> Job<E> {
     /// Notes that example `index` cannot be read; reports the first ten
     /// distinct ones on stderr.
     fn record(&self, index: usize, error: &Error) {
-        let mut seen = self.skips.examples.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self
+            .skips
+            .examples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if seen.insert(index) && seen.len() <= 10 {
             eprintln!("skipping unreadable example {index}: {error}");
         }
@@ -505,7 +509,10 @@ mod tests {
         let mut strict = Loader::new(Flaky, 8, 0).unwrap().sequential();
         let e = strict.batch(0, &dev).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("img3.png") || text.contains("img4.png"), "{text}");
+        assert!(
+            text.contains("img3.png") || text.contains("img4.png"),
+            "{text}"
+        );
         // The image error keeps its type through gen-core's error.
         assert!(
             matches!(e.downcast_ref::<Error>(), Some(Error::Image { .. })),

@@ -9,11 +9,17 @@
 //! output for its [`Prediction`] type. `eta = 0` is deterministic DDIM,
 //! `eta = 1` is DDPM's ancestral sampling on the same timesteps.
 //!
-//! The previous timestep is the next one in the sampler's own list (past
-//! the last, `a_prev = 1`), which is right for every spacing. diffusers'
-//! `DDIMScheduler` derives it as `t - T / n` instead, which skips to the
-//! wrong alpha_bar with the linspace spacing (999 -> 899 where the list says
-//! 888); [`PrevTimestep::FixedOffset`] reproduces that for bit-compatibility.
+//! The previous timestep is, by default, the next one in the sampler's own
+//! list (past the last, `a_prev = 1`): a step lands exactly on the noise
+//! level at which the model is evaluated next, for every spacing and every
+//! training length. diffusers' `DDIMScheduler` derives it as `t - T / n`
+//! (integer division) instead. The two rules agree for the leading spacing
+//! and, for the trailing spacing, when `T` is a multiple of `n`. Otherwise
+//! they differ: with linspace the offset lands on the wrong alpha_bar
+//! (999 -> 899 where the list says 888), and with trailing at `T = 500`,
+//! `n = 7` every other step differs by one (428 -> 356 by the list, 357 by
+//! diffusers). [`PrevTimestep::FixedOffset`] reproduces diffusers exactly
+//! (tests/golden.rs checks both cases against diffusers' own numbers).
 //!
 //! The coefficients are computed in `f64` from the schedule; the step is
 //! one fused linear combination of tensors.
@@ -30,11 +36,16 @@ use crate::schedule::{NoiseSchedule, Spacing, timesteps};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrevTimestep {
-    /// The next timestep of the list: correct for every spacing.
+    /// The next timestep of the list: a step lands where the model is
+    /// evaluated next, for every spacing and training length.
     #[default]
     NextInList,
     /// `t - T / n` (integer division), as diffusers' DDIMScheduler: the
-    /// same for the leading and trailing spacings, wrong for linspace.
+    /// same as [`NextInList`](Self::NextInList) for the leading spacing,
+    /// and for trailing when `T` is a multiple of `n`; otherwise one
+    /// timestep off at some steps (trailing, `T = 500`, `n = 7`: 428 -> 357
+    /// instead of 356), and on the wrong alpha_bar for linspace. For
+    /// results identical to diffusers'.
     FixedOffset,
 }
 

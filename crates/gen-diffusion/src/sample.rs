@@ -203,7 +203,12 @@ fn run<M: Denoiser>(
 pub enum SamplerKind {
     /// DDPM ancestral sampling with the fixed-small variance.
     Ddpm,
-    /// DDIM with stochasticity `eta` (0: deterministic).
+    /// DDIM with stochasticity `eta` (0: deterministic), on the trailing
+    /// spacing with the default [`PrevTimestep::NextInList`](crate::PrevTimestep)
+    /// (each step lands on the next timestep of the list). For diffusers'
+    /// numbers exactly, build [`Ddim`] with
+    /// [`PrevTimestep::FixedOffset`](crate::PrevTimestep) instead: the two
+    /// differ only when the training length is not a multiple of the steps.
     Ddim {
         /// 0 for deterministic DDIM, 1 for DDPM-like noise.
         eta: f64,

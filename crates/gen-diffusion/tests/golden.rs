@@ -390,3 +390,69 @@ fn euler_steps_match() {
     wi.report("Euler init_noise_sigma");
     wx.report("Euler steps");
 }
+
+/// DDIM at T = 500 with 7 trailing steps (T not a multiple of n), against
+/// diffusers (tests/golden/make_ddim_uneven.py): `FixedOffset` reproduces
+/// its every step; the default lands on the list's own timesteps, which
+/// differ from diffusers' `t - T / n` at every other step.
+#[test]
+fn ddim_at_an_uneven_training_length() {
+    use gen_diffusion::{Ddim, Prediction, PrevTimestep};
+    let g: Value = serde_json::from_str(include_str!("golden/ddim-uneven.json")).unwrap();
+    let base = golden();
+    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(base[k].clone()).unwrap() };
+    let (x, out, noise) = (vec("x"), vec("model_output"), vec("noise"));
+    let (train, steps) = (500, 7);
+    let list: Vec<usize> = serde_json::from_value(g["timesteps"].clone()).unwrap();
+    let theirs: Vec<Option<usize>> = serde_json::from_value::<Vec<i64>>(g["landing"].clone())
+        .unwrap()
+        .into_iter()
+        .map(|t| usize::try_from(t).ok())
+        .collect();
+    let mut worst = Worst::default();
+    for (key, v) in g["ddim"].as_object().unwrap() {
+        let (prediction, eta) = key.split_once('/').unwrap();
+        let prediction = match prediction {
+            "epsilon" => Prediction::Epsilon,
+            "v_prediction" => Prediction::V,
+            _ => Prediction::X0,
+        };
+        let eta = if eta == "eta1" { 1.0 } else { 0.0 };
+        let schedule = NoiseSchedule::new(BetaSchedule::LINEAR, train).unwrap();
+        let ddim = Ddim::new(schedule, steps, Spacing::Trailing, eta, prediction).unwrap();
+        assert_eq!(ddim.int_timesteps(), list, "{key}");
+        let compat = ddim.clone().prev_timestep(PrevTimestep::FixedOffset);
+        let ours: Vec<Option<usize>> = (0..steps).map(|i| ddim.landing(i)).collect();
+        let offset: Vec<Option<usize>> = (0..steps).map(|i| compat.landing(i)).collect();
+        assert_eq!(offset, theirs, "{key}: FixedOffset is diffusers' rule");
+        let mut next: Vec<Option<usize>> = list[1..].iter().map(|&t| Some(t)).collect();
+        next.push(None);
+        assert_eq!(ours, next, "{key}: the default lands on the list");
+        let differ: Vec<usize> = (0..steps).filter(|&i| ours[i] != theirs[i]).collect();
+        assert_eq!(
+            differ,
+            [1, 3, 5],
+            "{key}: 428 -> 356 (diffusers 357) and two more"
+        );
+
+        let expected: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(expected.len(), steps);
+        let mut sample = x.clone();
+        for (i, want) in expected.iter().enumerate() {
+            sample = compat
+                .coefficients(i)
+                .unwrap()
+                .apply_slice(&sample, &out, &noise);
+            for (k, (ours, theirs)) in sample.iter().zip(want).enumerate() {
+                worst.check(
+                    *ours,
+                    *theirs,
+                    1e-4,
+                    1.0,
+                    &format!("T=500 {key} step {i}[{k}]"),
+                );
+            }
+        }
+    }
+    worst.report("DDIM at T = 500, 7 trailing steps");
+}
