@@ -54,6 +54,9 @@ struct Args {
     /// Steps between checkpoints (0: only at the end).
     #[arg(long, default_value_t = 5000)]
     checkpoint_every: u64,
+    /// How many checkpoints to keep on disk (the newest).
+    #[arg(long, default_value_t = 2)]
+    keep_checkpoints: usize,
     /// Continue from the newest checkpoint in --out.
     #[arg(long)]
     resume: bool,
@@ -83,6 +86,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         TrainerConfig::new()
             .with_steps(args.steps)
             .with_checkpoint_every(args.checkpoint_every)
+            .with_keep_checkpoints(args.keep_checkpoints)
             .with_log_every(500),
         &args.out,
     )?
