@@ -29,7 +29,7 @@ use serde::Serialize;
 
 /// Print each sample-quality metric for reference cases against MNIST's test set.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
     #[arg(long, default_value = "../shared/data/mnist")]

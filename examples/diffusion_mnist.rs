@@ -54,7 +54,7 @@ use serde::Serialize;
 
 /// Train a diffusion UNet on MNIST and score its samples.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
     #[arg(long, default_value = "../shared/data/mnist")]

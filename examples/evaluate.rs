@@ -41,7 +41,7 @@ use serde_json::Value;
 
 /// Score a saved model's samples (and a VAE's likelihood) on MNIST.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// A run folder (the `--out` of a training example) or a checkpoint folder.
     #[arg(long)]

@@ -29,7 +29,7 @@ use generative::saved::{self, SavedModel};
 
 /// Export a trained model to safetensors in PyTorch's names and layouts.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// A run folder (the `--out` of a training example) or a checkpoint folder.
     #[arg(long)]

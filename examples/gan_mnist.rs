@@ -59,7 +59,7 @@ enum Model {
 
 /// Train a GAN on MNIST, write sample grids and classifier-based metrics.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
     #[arg(long, default_value = "../shared/data/mnist")]

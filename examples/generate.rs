@@ -27,7 +27,7 @@ use generative::saved::{self, SavedModel};
 
 /// Generate text with a saved GPT.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// A gpt_shakespeare run folder or checkpoint folder.
     #[arg(long, conflicts_with = "gpt2")]

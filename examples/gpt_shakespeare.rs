@@ -42,7 +42,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Train a GPT on text and write samples.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// A text file, or a folder of text files (see --suffix); default:
     /// ../shared/data/shakespeare, else the embedded sonnets.

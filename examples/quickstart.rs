@@ -31,7 +31,7 @@ use serde::Serialize;
 
 /// Train an MLP GAN on the embedded 8x8 digits and write a PNG grid of samples.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]

@@ -38,7 +38,7 @@ use npyz::WriterBuilder;
 
 /// Draw samples from a saved model into a folder of PNG files and a .npy.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// A run folder (the `--out` of a training example) or a checkpoint folder.
     #[arg(long)]

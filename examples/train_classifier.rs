@@ -30,7 +30,7 @@ use serde::Serialize;
 
 /// Train the MNIST classifier of the sample-quality metrics.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
     #[arg(long, default_value = "../shared/data/mnist")]

@@ -52,7 +52,7 @@ enum Decoder {
 
 /// Train a convolutional VAE on face images.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// An image folder (default: the ORL faces at ../shared/data/orl-faces).
     #[arg(long, conflicts_with = "celeba")]

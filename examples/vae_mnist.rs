@@ -62,7 +62,7 @@ enum Binarise {
 
 /// Train a VAE on MNIST and report the test-set negative ELBO in nats.
 #[derive(Parser, Debug, Serialize)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
     #[arg(long, default_value = "../shared/data/mnist")]

@@ -52,3 +52,11 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/interop.md")]
 pub struct InteropDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/data.md")]
+pub struct DataDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/metrics.md")]
+pub struct MetricsDoctests;

@@ -11,6 +11,8 @@ use std::io::Read;
 
 use flate2::read::GzDecoder;
 
+use gen_core::ValueRange;
+
 use crate::error::{Error, Result};
 use crate::loader::TensorDataset;
 
@@ -117,14 +119,33 @@ impl Digits {
         self.labels.is_empty()
     }
 
-    /// The images as a dataset of flat `[64]` rows scaled to `[-1, 1]`
+    /// The images as a dataset of `[1, 8, 8]` examples scaled to `[-1, 1]`
     /// (the range of a tanh generator), with their labels.
     pub fn to_dataset(&self) -> TensorDataset {
-        let scale = 2.0 / f32::from(MAX_VALUE);
+        self.to_dataset_in(ValueRange::MinusOneToOne)
+    }
+
+    /// The images as a dataset of `[1, 8, 8]` examples in `range`, with
+    /// their labels: [`ValueRange::ZeroToOne`] for a Bernoulli decoder (the
+    /// default VAE).
+    ///
+    /// ```
+    /// use gen_core::ValueRange;
+    /// use gen_data::{Digits, Examples};
+    /// let digits = Digits::embedded()?.to_dataset_in(ValueRange::ZeroToOne);
+    /// assert!(digits.data().iter().all(|v| (0.0..=1.0).contains(v)));
+    /// assert_eq!(digits.item_shape(), [1, 8, 8]);
+    /// # Ok::<(), gen_data::Error>(())
+    /// ```
+    pub fn to_dataset_in(&self, range: ValueRange) -> TensorDataset {
+        let (scale, shift) = match range {
+            ValueRange::MinusOneToOne => (2.0 / f32::from(MAX_VALUE), 1.0),
+            ValueRange::ZeroToOne => (1.0 / f32::from(MAX_VALUE), 0.0),
+        };
         let data = self
             .pixels
             .iter()
-            .map(|&p| f32::from(p) * scale - 1.0)
+            .map(|&p| f32::from(p) * scale - shift)
             .collect();
         let labels = self.labels.iter().map(|&l| i64::from(l)).collect();
         TensorDataset::new(data, [1, SIDE, SIDE], Some(labels))

@@ -144,7 +144,9 @@ fn check_values(x: &Tensor<2>, likelihood: Likelihood) -> gen_core::Result<()> {
     if likelihood == Likelihood::Bernoulli && (min < 0.0 || max > 1.0) {
         return Err(CoreError::Data(format!(
             "a Bernoulli decoder needs data in [0, 1], this batch spans [{min}, {max}] \
-             (load it with ValueRange::ZeroToOne)"
+             (load it in [0, 1]: `Transform::new().range(ValueRange::ZeroToOne)` for images, \
+             `Digits::to_dataset_in(ValueRange::ZeroToOne)` for the digits; \
+             or train with `Likelihood::Gaussian`)"
         )));
     }
     Ok(())

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor};
 use gen_core::rng::with_seed;
 use gen_core::{
     Batch, BatchSource, CheckpointStore, Error as CoreError, Progress, SeededRng, TrainStep,
-    Trainer, TrainerConfig,
+    Trainer, TrainerConfig, ValueRange,
 };
 use gen_data::{Digits, Loader, TensorDataset};
 use gen_vae::{
@@ -14,9 +14,9 @@ use gen_vae::{
 
 /// The digits as grey-level probabilities in [0, 1], with labels.
 fn digits01() -> TensorDataset {
-    let d = Digits::embedded().unwrap().to_dataset();
-    let data = d.data().iter().map(|v| (v + 1.0) / 2.0).collect();
-    TensorDataset::new(data, [1, 8, 8], d.labels().map(<[i64]>::to_vec)).unwrap()
+    Digits::embedded()
+        .unwrap()
+        .to_dataset_in(ValueRange::ZeroToOne)
 }
 
 fn small_mlp(seed: u64, classes: Option<usize>) -> MlpVae {
@@ -241,7 +241,13 @@ fn bad_data_stops_with_a_clear_error_and_keeps_the_checkpoint() {
     let err = t
         .step(vec![Batch::new(x)], &mut SeededRng::new(0))
         .unwrap_err();
+    // The hint names a call that applies to the data at hand.
     assert!(err.to_string().contains("[0, 1]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Digits::to_dataset_in(ValueRange::ZeroToOne)"),
+        "{err}"
+    );
     // The wrong width: a shape error.
     let x = Tensor::<2>::zeros([2, 63], &t.device());
     let err = t
