@@ -78,5 +78,6 @@ fn a_bad_image_in_a_folder_fails_or_is_skipped() {
     for i in 0..4 {
         assert_eq!(lenient.batch(i, &dev).unwrap().data.dims(), [3, 64]);
     }
-    assert_eq!(lenient.skipped(), 2, "3.png is skipped once per epoch");
+    // Met in both epochs (and by the prefetch), 3.png is one unreadable example.
+    assert_eq!(lenient.skipped(), 1, "3.png counts once");
 }
