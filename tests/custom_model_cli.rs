@@ -1,5 +1,5 @@
 //! The worked example of a model of one's own (examples/custom_model.rs):
-//! it learns, and a run stopped and resumed gives the same losses at every
+//! it learns, its curves are drawn, and a run stopped and resumed gives the same losses at every
 //! step as one that was not.
 //!
 //! `cargo test` builds the examples first; this runs the one it built.
@@ -65,6 +65,11 @@ fn the_custom_model_learns_and_resumes_exactly() {
         whole[59]
     );
     image::open(straight.join("samples.png")).unwrap();
+    // The trainer drew the curves: a PNG that decodes, and an SVG.
+    let curves = image::open(straight.join("curves.png")).unwrap();
+    assert!(curves.width() >= 400 && curves.height() >= 300);
+    let svg = std::fs::read_to_string(straight.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("nll"));
 
     let split = tmp.path().join("split");
     run(&split, 40, false);

@@ -33,6 +33,7 @@
 
 pub mod card;
 pub mod checkpoint;
+pub mod curves;
 pub mod device;
 pub mod error;
 pub mod grid;

@@ -4,7 +4,9 @@
 //! of steps or epochs and takes care of what every run needs:
 //!
 //! - a progress bar on a terminal, plain log lines otherwise;
-//! - metrics appended to `<out>/metrics.jsonl`, one JSON object per step;
+//! - metrics appended to `<out>/metrics.jsonl`, one JSON object per step,
+//!   and drawn as `<out>/curves.png` and `curves.svg` at every checkpoint
+//!   and at the end ([`curves`](crate::curves));
 //! - periodic, atomic checkpoints under `<out>/checkpoints/` (see
 //!   [`checkpoint`](crate::checkpoint)) holding the model(s), optimizer
 //!   state(s), step, RNG state and run config;
@@ -26,6 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::checkpoint::{CheckpointStore, write_atomic};
+use crate::curves::{self, CurveOptions, MetricsLog};
 use crate::error::{Error, Result};
 use crate::optim::Diverged;
 use crate::rng::SeededRng;
@@ -129,6 +132,7 @@ pub struct Trainer {
     resume: bool,
     run_config: serde_json::Value,
     call_every: Option<u64>,
+    curves: bool,
 }
 
 impl Trainer {
@@ -145,6 +149,7 @@ impl Trainer {
             resume: false,
             run_config: serde_json::Value::Null,
             call_every: None,
+            curves: true,
         })
     }
 
@@ -186,6 +191,14 @@ impl Trainer {
         crate::error::ensure_nonzero("call_every", steps as usize)?;
         self.call_every = Some(steps);
         Ok(self)
+    }
+
+    /// Whether to draw the metrics as `curves.png` and `curves.svg` in the
+    /// output folder at every checkpoint and at the end (default: yes).
+    #[must_use]
+    pub fn curves(mut self, draw: bool) -> Self {
+        self.curves = draw;
+        self
     }
 
     /// The output folder.
@@ -369,6 +382,7 @@ impl Trainer {
             }
             if checkpoint_due {
                 last_saved = Some((done, store.save(done, rng, &self.run_config, model)?));
+                self.draw_curves(&metrics_path, &bar);
             }
             if epoch_ended && let Some(line) = on_epoch(callback_arg, model)? {
                 if bar.is_hidden() {
@@ -381,6 +395,7 @@ impl Trainer {
             }
         }
         log.flush(self, &bar, total)?;
+        let drawn = last_saved.as_ref().is_some_and(|(step, _)| *step == total);
         let checkpoint = match (last_saved, store.latest()?) {
             (Some((step, dir)), _) if step == total => dir,
             // Resumed from a checkpoint that had already reached the total
@@ -388,6 +403,9 @@ impl Trainer {
             (None, Some((step, dir))) if step >= total => dir,
             _ => store.save(total, rng, &self.run_config, model)?,
         };
+        if !drawn {
+            self.draw_curves(&metrics_path, &bar);
+        }
         bar.finish();
         Ok(TrainOutcome {
             start_step: start,
@@ -397,6 +415,32 @@ impl Trainer {
             checkpoint,
             seconds: clock.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Draws the metrics so far as `curves.png` and `curves.svg`. A chart
+    /// that cannot be drawn is reported, not fatal: the checkpoint is what
+    /// matters, and it is already written.
+    fn draw_curves(&self, metrics_path: &Path, bar: &ProgressBar) {
+        if !self.curves {
+            return;
+        }
+        let drawn = MetricsLog::read(metrics_path).and_then(|log| {
+            let label = self.out_dir.display().to_string();
+            let runs = [log.with_label(label)];
+            let options = CurveOptions::default();
+            curves::plot(&runs, &self.out_dir.join("curves.png"), &options)?;
+            curves::plot(&runs, &self.out_dir.join("curves.svg"), &options)
+        });
+        if let Err(e) = drawn
+            && self.progress != Progress::Hidden
+        {
+            let line = format!("cannot draw the training curves: {e}");
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
     }
 
     fn bar(&self, start: u64, total: u64) -> ProgressBar {
