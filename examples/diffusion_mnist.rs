@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example diffusion_mnist -- --data ../shared/data/mnist
+//! cargo run --release --example diffusion_mnist -- --dataset fashion-mnist --conditional
+//! cargo run --release --example diffusion_mnist -- --dataset folder --data my-faces --size 32
 //! cargo run --release --example diffusion_mnist -- --conditional --guidance 2 --epochs 5
 //! cargo run --release --example diffusion_mnist -- --steps 1500 --samplers none
 //! cargo run --release --example diffusion_mnist -- --steps 1500 --resume --samplers ddim10,dpm20 --vlb-images 100
@@ -40,11 +42,12 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use clap::Parser;
+use common::dataset::{DataArgs, DatasetKind, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, rng::with_seed, save_grid,
 };
-use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
+use generative::data::{Binarize, Examples, Loader};
 use generative::diffusion::{
     BetaSchedule, DiffusionTrainer, DiffusionTrainingConfig, LossWeighting, Prediction,
     SamplerKind, Trajectory, UNet, UNetConfig, UNetLayout, sample, sample_trajectory, vlb,
@@ -57,8 +60,8 @@ use serde::Serialize;
 #[command(version)]
 struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
-    #[arg(long, default_value = "../shared/data/mnist")]
-    data: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
@@ -175,19 +178,11 @@ fn parse_sampler(name: &str) -> gcore::Result<(SamplerKind, usize)> {
     Ok((kind.parse()?, steps))
 }
 
-/// The first `n` images of a split as `[n, 1, 28, 28]` in [-1, 1], with
+/// The first `n` held-out images as `[n, c, h, w]` in [-1, 1], with
 /// their labels.
-fn images(
-    args: &Args,
-    split: Split,
-    n: usize,
-    device: &Device,
-) -> gcore::Result<(Tensor<4>, Vec<i64>)> {
-    let images = IdxImages::load(IdxKind::Mnist, &args.data, split, Verify::Strict)
-        .map_err(|e| gcore::Error::Data(format!("{e}\nMNIST is needed: pass --data <folder>")))?;
-    let n = n.min(images.len());
-    let examples = IdxExamples::new(images, Transform::new().range(ValueRange::MinusOneToOne));
-    let mut loader = Loader::new(examples, 500, 0)?.sequential();
+fn images(data: &ImageData, n: usize, device: &Device) -> gcore::Result<(Tensor<4>, Vec<i64>)> {
+    let n = n.min(data.test.len());
+    let mut loader = Loader::new(data.test.clone(), 500.min(n), 0)?.sequential();
     let (mut parts, mut labels) = (Vec::new(), Vec::new());
     let mut i = 0;
     while parts.iter().map(|p: &Tensor<2>| p.dims()[0]).sum::<usize>() < n {
@@ -205,11 +200,20 @@ fn images(
     }
     let x = Tensor::cat(parts, 0).narrow(0, 0, n);
     labels.truncate(n);
-    Ok((x.reshape([n, 1, 28, 28]), labels))
+    let [c, h, w] = data.shape;
+    Ok((x.reshape([n, c, h, w]), labels))
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
+    let data = args.data.load(ValueRange::MinusOneToOne, Binarize::Off)?;
+    let classes = if args.conditional {
+        Some(data.require_classes("--conditional")?)
+    } else {
+        None
+    };
+    data.require_size("UNet", &[28, 32, 64])?;
+    let [c, h, w] = data.shape;
     let samplers: Vec<(String, SamplerKind, usize)> = if args.samplers == "none" {
         Vec::new()
     } else {
@@ -237,12 +241,12 @@ fn run(args: &Args) -> gcore::Result<()> {
         .with_ema_decay(args.ema)
         .with_p_uncond(args.p_uncond);
     let unet = match args.layout {
-        UNetLayout::Full => UNetConfig::for_size(28, 1),
-        UNetLayout::Compact => UNetConfig::compact(28, 1),
+        UNetLayout::Full => UNetConfig::for_size(h, c),
+        UNetLayout::Compact => UNetConfig::compact(h, c),
     }
     .with_base_channels(args.channels)
     .with_res_blocks(args.res_blocks)
-    .with_num_classes(args.conditional.then_some(10));
+    .with_num_classes(classes);
     let trainer_config = match args.steps {
         Some(s) => TrainerConfig::new().with_steps(s),
         None => TrainerConfig::new().with_epochs(args.epochs),
@@ -259,18 +263,13 @@ fn run(args: &Args) -> gcore::Result<()> {
     let net: UNet = with_seed(args.seed, &device, || unet.init(&device))?;
     let mut model = DiffusionTrainer::new(net, training, &device)?;
     let schedule = model.schedule().clone();
-    let examples = IdxExamples::new(
-        IdxImages::load(IdxKind::Mnist, &args.data, Split::Train, Verify::Strict).map_err(|e| {
-            gcore::Error::Data(format!("{e}\nMNIST is needed: pass --data <folder>"))
-        })?,
-        Transform::new().range(ValueRange::MinusOneToOne),
-    );
-    let mut train = Loader::new(examples, args.batch_size, args.seed)?;
+    let mut train = Loader::new(data.train.clone(), args.batch_size, args.seed)?;
     eprintln!(
-        "training a UNet ({:?} layout, {} channels, {} classes) on MNIST, {} batches of {} per epoch, on {device:?}",
+        "training a UNet ({:?} layout, {} channels, {} classes) on {}, {} batches of {} per epoch, on {device:?}",
         unet.layout,
         args.channels,
-        if args.conditional { 10 } else { 0 },
+        classes.unwrap_or(0),
+        data.describe(),
         train.batches_per_epoch(),
         args.batch_size
     );
@@ -279,9 +278,8 @@ fn run(args: &Args) -> gcore::Result<()> {
         .scale(2)
         .range(ValueRange::MinusOneToOne);
     let out = args.out.clone();
-    let labels_for = |n: usize| -> Option<Vec<usize>> {
-        args.conditional.then(|| (0..n).map(|i| i % 10).collect())
-    };
+    let labels_for =
+        |n: usize| -> Option<Vec<usize>> { classes.map(|k| (0..n).map(|i| i % k).collect()) };
     let epoch_start = std::sync::Mutex::new(Instant::now());
     let outcome = trainer.fit_with(&mut model, &mut train, &mut rng, |epoch, m| {
         let seconds = epoch_start
@@ -301,7 +299,7 @@ fn run(args: &Args) -> gcore::Result<()> {
             &device.clone().inner(),
         )?;
         save_grid(
-            x.clamp(-1.0, 1.0).reshape([60, 1, 28, 28]),
+            x.clamp(-1.0, 1.0).reshape([60, c, h, w]),
             out.join(format!("samples-{epoch:03}.png")),
             &grid,
         )?;
@@ -326,12 +324,20 @@ fn run(args: &Args) -> gcore::Result<()> {
     let inner = device.clone().inner();
     let ema = model.sampler();
     let mut results = Vec::new();
-    let quality = if args.eval_samples > 0 && !samplers.is_empty() {
+    let scored = data.kind == DatasetKind::Mnist;
+    if args.eval_samples > 0 && !samplers.is_empty() && !scored {
+        eprintln!(
+            "no classifier fits --dataset {}: the classifier-based scores are for MNIST only \
+             (pass --eval-samples 0 to skip this note)",
+            data.kind.name()
+        );
+    }
+    let quality = if args.eval_samples > 0 && !samplers.is_empty() && scored {
         let q = ImageQuality::pretrained(
             QualityConfig::new().with_input_range(ValueRange::MinusOneToOne),
             &inner,
         )?;
-        let (test, _) = images(args, Split::Test, 10_000, &inner)?;
+        let (test, _) = images(&data, 10_000, &inner)?;
         let reference = q.embed(test)?;
         Some((q, reference))
     } else {
@@ -361,9 +367,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         }
         let seconds = start.elapsed().as_secs_f64();
         // Clipped to the data range, as in Ho et al.'s sampler.
-        let x = Tensor::cat(parts, 0)
-            .clamp(-1.0, 1.0)
-            .reshape([n, 1, 28, 28]);
+        let x = Tensor::cat(parts, 0).clamp(-1.0, 1.0).reshape([n, c, h, w]);
         save_grid(
             x.clone().narrow(0, 0, 100),
             out.join(format!("samples-{name}.png")),
@@ -421,18 +425,18 @@ fn run(args: &Args) -> gcore::Result<()> {
     };
     let strip = Tensor::cat(vec![row(&|s| s.x_t.clone()), row(&|s| s.x0.clone())], 0)
         .clamp(-1.0, 1.0)
-        .reshape([20, 1, 28, 28]);
+        .reshape([20, c, h, w]);
     save_grid(strip, out.join("strip.png"), &grid)?;
 
     let bound = if args.vlb_images > 0 {
-        let (test, _) = images(args, Split::Test, args.vlb_images, &inner)?;
+        let (test, _) = images(&data, args.vlb_images, &inner)?;
         let n = test.dims()[0];
         let start = Instant::now();
         let est = vlb::estimate(
             &ema,
             &schedule,
             prediction,
-            test.reshape([n, 784]),
+            test.reshape([n, data.features()]),
             args.vlb_timesteps,
             &mut SeededRng::new(args.seed ^ 0xb0),
         )?;

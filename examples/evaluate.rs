@@ -97,7 +97,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
     let saved = saved::open(&args.run, !args.no_ema, &device)?;
-    let reference = common::mnist_test_images(&args.data, &device)?;
+    let reference =
+        common::mnist_test_images(&args.data, generative::data::Verify::Strict, &device)?;
     let available = reference.dims()[0];
     if !(2..=available).contains(&args.test_images) {
         return Err(gcore::Error::config(

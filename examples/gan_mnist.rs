@@ -1,10 +1,12 @@
-//! A GAN learns MNIST: DCGAN by default, or the MLP GAN; conditional or
-//! not; any of the five objectives, with weight clipping, spectral
-//! normalisation, the finite-difference gradient penalty and an EMA of the
-//! generator's weights.
+//! A GAN learns MNIST, or any image dataset gen-data reads: DCGAN by
+//! default, or the MLP GAN; conditional or not; any of the five objectives,
+//! with weight clipping, spectral normalisation, the finite-difference
+//! gradient penalty and an EMA of the generator's weights.
 //!
 //! ```text
 //! cargo run --release --example gan_mnist -- --data ../shared/data/mnist
+//! cargo run --release --example gan_mnist -- --dataset fashion-mnist --conditional
+//! cargo run --release --example gan_mnist -- --dataset folder --data my-faces --size 64
 //! cargo run --release --example gan_mnist -- --model mlp --epochs 5
 //! cargo run --release --example gan_mnist -- --conditional --loss hinge --spectral-norm
 //! cargo run --release --example gan_mnist -- --loss wasserstein --gp 10 --n-critic 5
@@ -22,7 +24,8 @@
 //! z between two draws; conditional models: row r is digit r), and for
 //! conditional models `digits-EEE.png` (one row per digit); at the end
 //! `evaluation.json` with the classifier-based metrics of `--eval-samples`
-//! samples against the MNIST test set (classifier-FID, KID, class coverage,
+//! samples against the MNIST test set (MNIST only: the classifier that
+//! scores them knows digits) (classifier-FID, KID, class coverage,
 //! precision/recall; for conditional models the share of samples the
 //! classifier assigns to the requested digit), plus the trainer's
 //! `metrics.jsonl`, `config.json` and `checkpoints/`. `--resume` continues
@@ -36,12 +39,13 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
+use common::dataset::{DataArgs, DatasetKind, ImageData};
 use generative::core::labels::upload as labels_tensor;
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
 };
-use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
+use generative::data::{Binarize, Examples, Loader};
 use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::gan::{
     DcganConfig, Discriminator, GanLoss, GanTrainer, GanTrainingConfig, Generator,
@@ -53,24 +57,24 @@ use serde::Serialize;
 enum Model {
     /// The MLP GAN (G 64-256-512-784, D 784-512-256-1).
     Mlp,
-    /// DCGAN for 28x28.
+    /// DCGAN (28, 32, 64... pixels).
     Dcgan,
 }
 
-/// Train a GAN on MNIST, write sample grids and classifier-based metrics.
+/// Train a GAN on MNIST or any image dataset, write sample grids (and, on
+/// MNIST, classifier-based metrics).
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {
-    /// Folder with the four MNIST IDX files (gzipped or not).
-    #[arg(long, default_value = "../shared/data/mnist")]
-    data: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
     /// The architecture.
     #[arg(long, value_enum, default_value_t = Model::Dcgan)]
     model: Model,
-    /// Condition G and D on the digit's label.
+    /// Condition G and D on the class label (a labelled dataset).
     #[arg(long)]
     conditional: bool,
     /// The objective: non-saturating, minimax, hinge, wasserstein (with
@@ -96,7 +100,7 @@ struct Args {
     /// Length of z (default: 100 for DCGAN, 64 for the MLP).
     #[arg(long)]
     latent: Option<usize>,
-    /// Passes over the 60,000 training images.
+    /// Passes over the training images.
     #[arg(long, default_value_t = 5)]
     epochs: u64,
     /// Train this many steps instead of --epochs (a step is n_critic
@@ -146,36 +150,49 @@ struct Evaluation {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let classes = args.conditional.then_some(10);
+    common::exit(start(&args))
+}
+
+fn start(args: &Args) -> gcore::Result<()> {
+    // Images in [-1, 1], the range of G's tanh.
+    let data = args.data.load(ValueRange::MinusOneToOne, Binarize::Off)?;
+    let classes = if args.conditional {
+        Some(data.require_classes("--conditional")?)
+    } else {
+        None
+    };
     let plain_d = args.gp.is_none();
-    let result = match args.model {
+    match args.model {
         Model::Mlp => {
-            let cfg = MlpGanConfig::new(784)
+            let cfg = MlpGanConfig::new(data.features())
                 .with_latent_dim(args.latent.unwrap_or(64))
                 .with_num_classes(classes)
                 .with_spectral_norm(args.spectral_norm);
             let model = serde_json::json!({ "kind": "mlp_gan", "config": &cfg });
-            run(&args, &model, |device| {
+            run(args, data, &model, |device| {
                 Ok((cfg.init_generator(device)?, cfg.init_discriminator(device)?))
             })
         }
         Model::Dcgan => {
+            data.require_size("DCGAN", &[28, 32, 56, 64, 112, 128])?;
             let cfg = DcganConfig::new()
+                .with_image_size(data.size())
+                .with_channels(data.shape[0])
                 .with_latent_dim(args.latent.unwrap_or(100))
                 .with_num_classes(classes)
                 .with_spectral_norm(args.spectral_norm)
                 .with_discriminator_batch_norm(plain_d);
             let model = serde_json::json!({ "kind": "dcgan", "config": &cfg });
-            run(&args, &model, |device| {
+            run(args, data, &model, |device| {
                 Ok((cfg.init_generator(device)?, cfg.init_discriminator(device)?))
             })
         }
-    };
-    common::exit(result)
+    }
 }
 
 fn run<G, D>(
     args: &Args,
+    data: ImageData,
     model: &serde_json::Value,
     build: impl Fn(&Device) -> generative::gan::Result<(G, D)>,
 ) -> gcore::Result<()>
@@ -194,7 +211,8 @@ where
         training = training.with_ema(decay);
     }
     training.validate()?;
-    let per_epoch = 60_000 / args.batch_size.max(1) as u64 / args.n_critic.max(1) as u64;
+    let n_train = data.train.len();
+    let per_epoch = n_train as u64 / args.batch_size.max(1) as u64 / args.n_critic.max(1) as u64;
     let schedule = match args.steps {
         Some(s) => TrainerConfig::new().with_steps(s),
         None => TrainerConfig::new().with_epochs(args.epochs),
@@ -212,29 +230,18 @@ where
         training: &training,
     })?;
 
-    let load = |split| {
-        IdxImages::load(IdxKind::Mnist, &args.data, split, Verify::Strict).map_err(|e| {
-            gcore::Error::Data(format!(
-                "{e}\nMNIST is needed: pass --data <folder with the four IDX files> \
-                 (the `download` feature of gen-data can fetch them)"
-            ))
-        })
-    };
-    // Digits in [-1, 1], the range of G's tanh.
-    let mut train = Loader::new(
-        IdxExamples::new(load(Split::Train)?, Transform::new()),
-        args.batch_size,
-        args.seed,
-    )?;
+    let mut train = Loader::new(data.train.clone(), args.batch_size, args.seed)?;
+    let shape = data.shape;
 
     let mut rng = seed_device(args.seed, &device);
     let (g, d) = build(&device)?;
     let mut gan = GanTrainer::new(g, d, training, &device)?;
     eprintln!(
-        "training a {}{:?} GAN ({:?} loss) on MNIST on {device:?}: {} of {} batches of {}",
+        "training a {}{:?} GAN ({:?} loss) on {} on {device:?}: {} of {} batches of {}",
         if args.conditional { "conditional " } else { "" },
         args.model,
         args.loss,
+        data.describe(),
         match args.steps {
             Some(s) => format!("{s} steps"),
             None => format!("{} epochs", args.epochs),
@@ -245,25 +252,31 @@ where
     let out = args.out.clone();
     let started = Instant::now();
     let outcome = trainer.fit_with(&mut gan, &mut train, &mut rng, |epoch, gan| {
-        pictures(&gan.sampler(), &format!("{epoch:03}"), &out, &device)?;
+        pictures(&gan.sampler(), shape, &format!("{epoch:03}"), &out, &device)?;
         Ok(Some(format!("epoch {epoch}: pictures written")))
     })?;
     let train_seconds = started.elapsed().as_secs_f64();
-    pictures(&gan.sampler(), "final", &out, &device)?;
+    pictures(&gan.sampler(), shape, "final", &out, &device)?;
     println!(
         "trained steps {}..{} in {:.1} s ({:.3} epochs)",
         outcome.start_step,
         outcome.final_step,
         outcome.seconds,
-        outcome.final_step as f64 * (args.batch_size * args.n_critic) as f64 / 60_000.0
+        outcome.final_step as f64 * (args.batch_size * args.n_critic) as f64 / n_train as f64
     );
 
-    if args.eval_samples >= 2 {
+    if args.eval_samples >= 2 && data.kind != DatasetKind::Mnist {
+        println!(
+            "no classifier fits --dataset {}: the classifier-based scores are for MNIST only \
+             (pass --eval-samples 0 to skip this note)",
+            data.kind.name()
+        );
+    } else if args.eval_samples >= 2 {
         let eval_start = Instant::now();
         let evaluation = evaluate(
             &gan.sampler(),
             args.eval_samples,
-            load(Split::Test)?,
+            data.test.clone(),
             &device,
             outcome.final_step,
             train_seconds,
@@ -301,23 +314,25 @@ where
     Ok(())
 }
 
-/// Samples `n` images `[n, 1, 28, 28]` in [-1, 1]; conditional models get
-/// the labels 0..9 in turn, which are returned.
+/// Samples `n` images `[n, c, h, w]` in [-1, 1]; conditional models get
+/// the labels 0..k in turn, which are returned.
 fn draw<G: Generator + Sample>(
     g: &G,
+    shape: [usize; 3],
     n: usize,
     rng: &mut SeededRng,
     device: &Device,
 ) -> gcore::Result<(Tensor<4>, Option<Vec<usize>>)> {
     let labels: Option<Vec<usize>> = g.num_classes().map(|k| (0..n).map(|i| i % k).collect());
     let x = g.sample(n, labels.as_deref(), rng, device)?;
-    Ok((x.reshape([n, 1, 28, 28]), labels))
+    let [c, h, w] = shape;
+    Ok((x.reshape([n, c, h, w]), labels))
 }
 
 fn evaluate<G: Generator + Sample>(
     g: &G,
     n: usize,
-    test: IdxImages,
+    test: std::sync::Arc<dyn Examples>,
     device: &Device,
     steps: u64,
     train_seconds: f64,
@@ -326,7 +341,8 @@ fn evaluate<G: Generator + Sample>(
         QualityConfig::new().with_input_range(ValueRange::MinusOneToOne),
         device,
     )?;
-    let mut loader = Loader::new(IdxExamples::new(test, Transform::new()), 500, 1)?.sequential();
+    let batch = 500.min(test.len());
+    let mut loader = Loader::new(test, batch, 1)?.sequential();
     let batches = (0..loader.batches_per_epoch())
         .map(|i| loader.batch(i as u64, device).map(|b| b.data))
         .collect::<gcore::Result<Vec<_>>>()?;
@@ -340,7 +356,7 @@ fn evaluate<G: Generator + Sample>(
     let mut left = n;
     while left > 0 {
         let k = left.min(500);
-        let (x, l) = draw(g, k, &mut rng, device)?;
+        let (x, l) = draw(g, [1, 28, 28], k, &mut rng, device)?;
         images.push(x);
         labels.extend(l.unwrap_or_default());
         left -= k;
@@ -377,13 +393,15 @@ fn evaluate<G: Generator + Sample>(
 /// The pictures: samples, interpolations, and one row per digit.
 fn pictures<G: Generator + Sample>(
     g: &G,
+    shape: [usize; 3],
     tag: &str,
     out: &Path,
     device: &Device,
 ) -> gcore::Result<()> {
     let grid = |columns| GridOptions::default().columns(columns).scale(2);
     let mut rng = SeededRng::new(0);
-    let (samples, _) = draw(g, 64, &mut rng, device)?;
+    let (samples, _) = draw(g, shape, 64, &mut rng, device)?;
+    let [c, h, w] = shape;
     save_grid(samples, out.join(format!("samples-{tag}.png")), &grid(8))?;
 
     // Interpolation: row r goes from z_a to z_b in 10 steps.
@@ -409,7 +427,7 @@ fn pictures<G: Generator + Sample>(
             device,
         )
     });
-    let strip = model.generate(z, labels).reshape([rows * steps, 1, 28, 28]);
+    let strip = model.generate(z, labels).reshape([rows * steps, c, h, w]);
     save_grid(
         strip,
         out.join(format!("interpolation-{tag}.png")),
@@ -420,7 +438,7 @@ fn pictures<G: Generator + Sample>(
         let labels: Vec<usize> = (0..k).flat_map(|d| [d; 10]).collect();
         let x = g.sample(labels.len(), Some(&labels), &mut rng, device)?;
         save_grid(
-            x.reshape([labels.len(), 1, 28, 28]),
+            x.reshape([labels.len(), c, h, w]),
             out.join(format!("digits-{tag}.png")),
             &grid(10),
         )?;

@@ -1,8 +1,10 @@
-//! A VAE learns MNIST; its test-set negative ELBO is reported in nats per
-//! image after every epoch.
+//! A VAE learns MNIST, or any image dataset gen-data reads; its test-set
+//! negative ELBO is reported in nats per image after every epoch.
 //!
 //! ```text
 //! cargo run --release --example vae_mnist -- --data ../shared/data/mnist
+//! cargo run --release --example vae_mnist -- --dataset fashion-mnist --model conv
+//! cargo run --release --example vae_mnist -- --dataset folder --data my-faces --size 64 --model conv
 //! cargo run --release --example vae_mnist -- --binarize dynamic --epochs 50 --nll-samples 1000
 //! cargo run --release --example vae_mnist -- --model conv --conditional --epochs 5
 //! ```
@@ -31,13 +33,12 @@ use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
+use common::dataset::{DataArgs, DatasetKind, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
 };
-use generative::data::{
-    Binarize, IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify,
-};
+use generative::data::{Binarize, Examples, Loader};
 use generative::vae::{
     ConvVaeConfig, Evaluation, MlpVaeConfig, Objective, Vae, VaeConfig, VaeTrainer,
     VaeTrainingConfig, evaluate, visual,
@@ -46,9 +47,9 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
 enum Model {
-    /// 784-400-latent, the classic shape.
+    /// features-400-latent (784-400-20 on MNIST), the classic shape.
     Mlp,
-    /// Two strided convolutions and two transposed ones.
+    /// Two strided convolutions and two transposed ones (28, 32, 64... pixels).
     Conv,
 }
 
@@ -60,13 +61,13 @@ enum Binarise {
     Dynamic,
 }
 
-/// Train a VAE on MNIST and report the test-set negative ELBO in nats.
+/// Train a VAE on MNIST or any image dataset and report the test-set
+/// negative ELBO in nats.
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {
-    /// Folder with the four MNIST IDX files (gzipped or not).
-    #[arg(long, default_value = "../shared/data/mnist")]
-    data: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
@@ -131,28 +132,46 @@ struct RunConfig<'a> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let classes = args.conditional.then_some(10);
-    let result = match args.model {
+    common::exit(start(&args))
+}
+
+fn start(args: &Args) -> gcore::Result<()> {
+    let binarize = match args.binarize {
+        Binarise::None => Binarize::Off,
+        Binarise::Dynamic => Binarize::Dynamic,
+    };
+    // Grey levels (or colours) in [0, 1], read as Bernoulli probabilities.
+    let data = args.data.load(ValueRange::ZeroToOne, binarize)?;
+    let classes = if args.conditional {
+        Some(data.require_classes("--conditional")?)
+    } else {
+        None
+    };
+    match args.model {
         Model::Mlp => {
-            let cfg = MlpVaeConfig::mnist()
+            let cfg = MlpVaeConfig::new(data.features())
+                .with_example_shape(Some(data.shape))
                 .with_latent_dim(args.latent.unwrap_or(20))
                 .with_num_classes(classes);
             let init = |device: &Device| cfg.init(device);
-            run(&args, &VaeConfig::Mlp(cfg.clone()), init)
+            run(args, data, &VaeConfig::Mlp(cfg.clone()), init)
         }
         Model::Conv => {
+            data.require_size("conv VAE", &[28, 32, 64, 128])?;
             let cfg = ConvVaeConfig::new()
+                .with_image_size(data.size())
+                .with_channels(data.shape[0])
                 .with_latent_dim(args.latent.unwrap_or(16))
                 .with_num_classes(classes);
             let init = |device: &Device| cfg.init(device);
-            run(&args, &VaeConfig::Conv(cfg.clone()), init)
+            run(args, data, &VaeConfig::Conv(cfg.clone()), init)
         }
-    };
-    common::exit(result)
+    }
 }
 
 fn run<M: Vae + Sample>(
     args: &Args,
+    data: ImageData,
     model_config: &VaeConfig,
     build: impl Fn(&Device) -> gcore::Result<M>,
 ) -> gcore::Result<()> {
@@ -170,7 +189,7 @@ fn run<M: Vae + Sample>(
     let trainer = Trainer::new(
         TrainerConfig::new()
             .with_epochs(args.epochs)
-            .with_checkpoint_every(60_000 / args.batch_size.max(1) as u64)
+            .with_checkpoint_every((data.train.len() / args.batch_size.max(1)).max(1) as u64)
             .with_log_every(100),
         &args.out,
     )?
@@ -181,43 +200,21 @@ fn run<M: Vae + Sample>(
         training: &training,
     })?;
 
-    let load = |split| {
-        IdxImages::load(IdxKind::Mnist, &args.data, split, Verify::Strict).map_err(|e| {
-            gcore::Error::Data(format!(
-                "{e}\nMNIST is needed: pass --data <folder with the four IDX files> \
-                 (the `download` feature of gen-data can fetch them)"
-            ))
-        })
-    };
-    let binarize = match args.binarize {
-        Binarise::None => Binarize::Off,
-        Binarise::Dynamic => Binarize::Dynamic,
-    };
-    let transform = Transform::new()
-        .binarize(binarize)
-        .range(ValueRange::ZeroToOne);
-    let mut train = Loader::new(
-        IdxExamples::new(load(Split::Train)?, transform.clone()),
-        args.batch_size,
-        args.seed,
-    )?;
+    let mut train = Loader::new(data.train.clone(), args.batch_size, args.seed)?;
     // The test set, read once, in order, binarised (if at all) by the
     // loader's fixed seed: epoch 0 of a sequential loader is the same
     // every time it is evaluated.
-    let mut test_loader = Loader::new(
-        IdxExamples::new(load(Split::Test)?, transform.clone()),
-        500,
-        1,
-    )?
-    .sequential();
+    let mut test_loader = Loader::new(data.test.clone(), 500.min(data.test.len()), 1)?.sequential();
     let probe = test_loader.batch(0, &device)?;
     let probe_labels: Vec<usize> = label_vec(&probe.labels);
+    let shape = data.shape;
 
     let mut rng = seed_device(args.seed, &device);
     let mut vae = VaeTrainer::new(build(&device)?, training, &device)?;
     eprintln!(
-        "training a {:?} VAE on MNIST ({} epochs of {} batches of {}) on {device:?}",
+        "training a {:?} VAE on {} ({} epochs of {} batches of {}) on {device:?}",
         args.model,
+        data.describe(),
         args.epochs,
         train.batches_per_epoch(),
         args.batch_size
@@ -232,7 +229,15 @@ fn run<M: Vae + Sample>(
             0,
             &mut SeededRng::new(epoch),
         )?;
-        pictures(model, epoch, &probe.data, &probe_labels, &out, &device)?;
+        pictures(
+            model,
+            shape,
+            epoch,
+            &probe.data,
+            &probe_labels,
+            &out,
+            &device,
+        )?;
         Ok(Some(format!(
             "epoch {epoch}: test -ELBO {:.2} nats per image (reconstruction {:.2}, KL {:.2})",
             eval.neg_elbo, eval.reconstruction, eval.kl
@@ -246,7 +251,8 @@ fn run<M: Vae + Sample>(
         args.nll_samples,
         &mut SeededRng::new(u64::MAX),
     )?;
-    let strip_ends = |i: usize| probe.data.clone().narrow(0, i, 1);
+    let probes = probe.data.dims()[0];
+    let strip_ends = |i: usize| probe.data.clone().narrow(0, i % probes, 1);
     let label = model.num_classes().map(|_| probe_labels[0]);
     let mut strips = Vec::new();
     for (a, b) in [(0, 1), (2, 3), (4, 5), (6, 7)] {
@@ -264,7 +270,7 @@ fn run<M: Vae + Sample>(
         .scale(2)
         .range(ValueRange::ZeroToOne);
     save_grid(
-        visual::images(Tensor::cat(strips, 0), [1, 28, 28])?,
+        visual::images(Tensor::cat(strips, 0), shape)?,
         out.join("interpolation.png"),
         &grid,
     )?;
@@ -272,14 +278,22 @@ fn run<M: Vae + Sample>(
     let values: Vec<f64> = (0..10).map(|i| -3.0 + 6.0 * i as f64 / 9.0).collect();
     let traversal = visual::traversal(model, strip_ends(0), &dims, &values, label, &device)?;
     save_grid(
-        visual::images(traversal, [1, 28, 28])?,
+        visual::images(traversal, shape)?,
         out.join("traversal.png"),
         &grid,
     )?;
     let quality = match args.quality_samples {
         0 => None,
+        _ if data.kind != DatasetKind::Mnist => {
+            println!(
+                "no classifier fits --dataset {}: the classifier-based scores are for MNIST only \
+                 (pass --quality-samples 0 to skip this note)",
+                data.kind.name()
+            );
+            None
+        }
         n => {
-            let reference = common::mnist_test_images(&args.data, &device)?;
+            let reference = common::mnist_test_images(&data.dir, args.data.verify(), &device)?;
             Some(common::sample_quality(
                 model,
                 n,
@@ -304,7 +318,7 @@ fn run<M: Vae + Sample>(
         "test set ({} images): -ELBO {:.2} nats per image ({:.4} bits/dim)",
         eval.examples,
         eval.neg_elbo,
-        gcore::nats::bits_per_dim(eval.neg_elbo, 784)
+        gcore::nats::bits_per_dim(eval.neg_elbo, data.features())
     );
     if let Some(nll) = eval.nll {
         println!(
@@ -352,6 +366,7 @@ fn label_vec(labels: &Option<Tensor<1, burn::tensor::Int>>) -> Vec<usize> {
 /// The per-epoch pictures: prior samples and test reconstructions.
 fn pictures<M: Vae + Sample>(
     model: &M,
+    shape: [usize; 3],
     epoch: u64,
     probe: &Tensor<2>,
     probe_labels: &[usize],
@@ -374,16 +389,17 @@ fn pictures<M: Vae + Sample>(
         None => model.sample(64, None, &mut rng, device)?,
     };
     save_grid(
-        visual::images(samples, [1, 28, 28])?,
+        visual::images(samples, shape)?,
         out.join(format!("samples-{epoch:03}.png")),
         &grid(8),
     )?;
-    let labels = model.num_classes().map(|_| &probe_labels[..16]);
-    let recon = visual::reconstructions(model, probe.clone().narrow(0, 0, 16), labels, device)?;
+    let shown = probe.dims()[0].min(16);
+    let labels = model.num_classes().map(|_| &probe_labels[..shown]);
+    let recon = visual::reconstructions(model, probe.clone().narrow(0, 0, shown), labels, device)?;
     save_grid(
-        visual::images(recon, [1, 28, 28])?,
+        visual::images(recon, shape)?,
         out.join(format!("reconstructions-{epoch:03}.png")),
-        &grid(16),
+        &grid(shown),
     )?;
     Ok(())
 }

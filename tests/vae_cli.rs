@@ -150,7 +150,7 @@ fn missing_data_and_bad_settings_are_clear_errors() {
     fails_with(
         "vae_mnist",
         &["--data", missing, "--out", out],
-        "MNIST is needed",
+        "pass --data <the folder with the four mnist IDX files>",
     );
     fails_with(
         "vae_faces",

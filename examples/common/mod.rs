@@ -6,12 +6,16 @@
 //! not itself an example for Cargo).
 #![allow(dead_code)] // each example uses its own subset
 
+pub mod dataset;
+
 use std::path::Path;
 use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
 use generative::core::{self as gcore, BatchSource, Sample, SeededRng, ValueRange};
-use generative::data::{IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify};
+use generative::data::{
+    Examples, IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify,
+};
 use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::saved::{Saved, SavedModel};
 
@@ -56,15 +60,16 @@ pub fn display(path: &Path) -> String {
 /// # Errors
 /// When the files are missing or damaged (the message says how to get
 /// them).
-pub fn mnist_test_images(dir: &Path, device: &Device) -> gcore::Result<Tensor<4>> {
-    let test = IdxImages::load(IdxKind::Mnist, dir, Split::Test, Verify::Strict).map_err(|e| {
+pub fn mnist_test_images(dir: &Path, verify: Verify, device: &Device) -> gcore::Result<Tensor<4>> {
+    let test = IdxImages::load(IdxKind::Mnist, dir, Split::Test, verify).map_err(|e| {
         gcore::Error::Data(format!(
             "{e}\nMNIST is needed: pass --data <folder with the four IDX files> \
              (the `download` feature of gen-data can fetch them)"
         ))
     })?;
     let grey = IdxExamples::new(test, Transform::new().range(ValueRange::ZeroToOne));
-    let mut loader = Loader::new(grey, 500, 0)?.sequential();
+    let batch = 500.min(grey.len());
+    let mut loader = Loader::new(grey, batch, 0)?.sequential();
     let batches = (0..loader.batches_per_epoch() as u64)
         .map(|i| Ok(loader.batch(i, device)?.data))
         .collect::<gcore::Result<Vec<_>>>()?;

@@ -1,0 +1,391 @@
+//! One way to name an image dataset on every image example's command line:
+//! `--dataset mnist | fashion-mnist | folder | celeba`, `--data DIR`,
+//! `--size N`, `--color grey | rgb`, `--accept-modified`. Every
+//! mistake is reported in command-line words, naming the flag to use.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use generative::core::{self as gcore, ValueRange};
+use generative::data::{
+    self as gdata, Binarize, CelebA, CelebASplit, Channels, Examples, IdxExamples, IdxImages,
+    IdxKind, ImageFolder, Split, Transform, Verify, train_test_split,
+};
+use serde::Serialize;
+
+/// The dataset flags, flattened into each example's arguments.
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct DataArgs {
+    /// The dataset: mnist, fashion-mnist, folder (a folder of images, or of
+    /// one sub-folder per class) or celeba (the CelebA layout).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Where it is (default: ../shared/data/mnist for MNIST; the Debian
+    /// package's folder for Fashion-MNIST; required otherwise).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Train on N x N images: folders and CelebA are cropped to their
+    /// centred square and resized, IDX images resized (default: the
+    /// images' own size; 64 for CelebA).
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// grey or rgb (default: grey for the IDX sets, rgb for CelebA, and
+    /// for a folder the colour of its first image).
+    #[arg(long)]
+    pub color: Option<String>,
+    /// Accept IDX files whose sha256 is not the published one (a copy you
+    /// changed on purpose).
+    #[arg(long)]
+    pub accept_modified: bool,
+}
+
+/// The datasets by their command-line names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    Mnist,
+    FashionMnist,
+    Folder,
+    Celeba,
+}
+
+impl DatasetKind {
+    fn parse(name: &str) -> gcore::Result<Self> {
+        Ok(match name {
+            "mnist" => Self::Mnist,
+            "fashion-mnist" | "fashion_mnist" => Self::FashionMnist,
+            "folder" => Self::Folder,
+            "celeba" => Self::Celeba,
+            other => {
+                return Err(gcore::Error::config(
+                    "dataset",
+                    format!(
+                        "`{other}` is not a dataset: pass --dataset mnist, fashion-mnist, folder or celeba"
+                    ),
+                ));
+            }
+        })
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mnist => "mnist",
+            Self::FashionMnist => "fashion-mnist",
+            Self::Folder => "folder",
+            Self::Celeba => "celeba",
+        }
+    }
+}
+
+/// A dataset ready for the loader.
+pub struct ImageData {
+    /// Which one.
+    pub kind: DatasetKind,
+    /// Where it was read from.
+    pub dir: PathBuf,
+    /// The training examples.
+    pub train: Arc<dyn Examples>,
+    /// Held-out examples: the IDX test split, or a tenth of a folder.
+    pub test: Arc<dyn Examples>,
+    /// `[channels, height, width]` of one example.
+    pub shape: [usize; 3],
+    /// The number of classes when the examples are labelled.
+    pub classes: Option<usize>,
+}
+
+impl ImageData {
+    /// The values of one example.
+    pub fn features(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The side of the (square) images.
+    pub fn size(&self) -> usize {
+        self.shape[1]
+    }
+
+    /// A line for the log: `fashion-mnist (60000 images 1x28x28, 10 classes)`.
+    pub fn describe(&self) -> String {
+        let [c, h, w] = self.shape;
+        let classes = self
+            .classes
+            .map_or(String::new(), |k| format!(", {k} classes"));
+        format!(
+            "{} ({} images {c}x{h}x{w}{classes})",
+            self.kind.name(),
+            self.train.len()
+        )
+    }
+
+    /// The classes, or an error naming the flag for a dataset without them.
+    pub fn require_classes(&self, flag: &str) -> gcore::Result<usize> {
+        self.classes.ok_or_else(|| {
+            gcore::Error::config(
+                "dataset",
+                format!(
+                    "{flag} needs labels, and this {} has none: use mnist, fashion-mnist or a \
+                     folder of one sub-folder per class, or drop {flag}",
+                    self.kind.name()
+                ),
+            )
+        })
+    }
+
+    /// An error unless the images are square and `sizes` holds their side.
+    pub fn require_size(&self, model: &str, sizes: &[usize]) -> gcore::Result<()> {
+        let [_, h, w] = self.shape;
+        if h == w && sizes.contains(&h) {
+            return Ok(());
+        }
+        let list: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+        Err(gcore::Error::config(
+            "size",
+            format!(
+                "the {model} is built for square images of {} pixels, these are {w}x{h}: pass --size {}",
+                list.join(", "),
+                sizes
+                    .iter()
+                    .copied()
+                    .filter(|&s| s <= h.min(w))
+                    .max()
+                    .unwrap_or(sizes[0])
+            ),
+        ))
+    }
+}
+
+impl DataArgs {
+    /// Opens the dataset, values in `range` (binarised as asked).
+    ///
+    /// # Errors
+    /// Every problem as a message that names the flag to use.
+    pub fn load(&self, range: ValueRange, binarize: Binarize) -> gcore::Result<ImageData> {
+        let kind = DatasetKind::parse(&self.dataset)?;
+        let channels = match self.color.as_deref() {
+            None => None,
+            Some("grey" | "gray") => Some(Channels::Grey),
+            Some("rgb") => Some(Channels::Rgb),
+            Some(other) => {
+                return Err(gcore::Error::config(
+                    "color",
+                    format!("`{other}` is not a colour mode: pass --color grey or rgb"),
+                ));
+            }
+        };
+        let dir = match (&self.data, kind) {
+            (Some(dir), _) => dir.clone(),
+            (None, DatasetKind::Mnist) => PathBuf::from("../shared/data/mnist"),
+            (None, DatasetKind::FashionMnist) => PathBuf::from(FASHION_MNIST_DEBIAN),
+            (None, _) => {
+                return Err(gcore::Error::config(
+                    "data",
+                    format!("--dataset {} needs --data <its folder>", kind.name()),
+                ));
+            }
+        };
+        let base = Transform::new().range(range).binarize(binarize);
+        let (train, test): (Arc<dyn Examples>, Arc<dyn Examples>) = match kind {
+            DatasetKind::Mnist | DatasetKind::FashionMnist => {
+                if channels == Some(Channels::Rgb) {
+                    return Err(gcore::Error::config(
+                        "color",
+                        format!("{} is grey: drop --color rgb", kind.name()),
+                    ));
+                }
+                let t = match self.size {
+                    Some(s) => base.resize(s),
+                    None => base,
+                };
+                let load = |split| self.idx(kind, &dir, split);
+                (
+                    Arc::new(IdxExamples::new(load(Split::Train)?, t.clone())),
+                    Arc::new(IdxExamples::new(load(Split::Test)?, t)),
+                )
+            }
+            DatasetKind::Folder => {
+                let sized = match self.size {
+                    Some(s) => base.square(s),
+                    None => {
+                        same_sizes(&dir)?;
+                        base
+                    }
+                };
+                let colour = match channels {
+                    Some(c) => c,
+                    None => first_colour(&dir)?,
+                };
+                let all = ImageFolder::open(&dir, sized.channels(colour)).map_err(in_words)?;
+                let (train, test) = train_test_split(all, 0.1, 0)?;
+                (Arc::new(train), Arc::new(test))
+            }
+            DatasetKind::Celeba => {
+                let t = base
+                    .square(self.size.unwrap_or(64))
+                    .channels(channels.unwrap_or(Channels::Rgb));
+                let open = |split| {
+                    CelebA::new()
+                        .split(split)
+                        .open(&dir, t.clone())
+                        .map_err(in_words)
+                };
+                (
+                    Arc::new(open(CelebASplit::Train)?),
+                    Arc::new(open(CelebASplit::Test)?),
+                )
+            }
+        };
+        let shape: [usize; 3] = train.item_shape().try_into().map_err(|_| {
+            gcore::Error::config(
+                "dataset",
+                "its examples are not images [channels, height, width]",
+            )
+        })?;
+        let classes = (0..train.len())
+            .map(|i| train.label(i))
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|labels| labels.into_iter().max())
+            .map(|max| max as usize + 1);
+        Ok(ImageData {
+            kind,
+            dir,
+            train,
+            test,
+            shape,
+            classes,
+        })
+    }
+
+    /// How strictly IDX files are checked (`--accept-modified`).
+    pub fn verify(&self) -> Verify {
+        if self.accept_modified {
+            Verify::AcceptModified
+        } else {
+            Verify::Strict
+        }
+    }
+
+    fn idx(&self, kind: DatasetKind, dir: &Path, split: Split) -> gcore::Result<IdxImages> {
+        let idx_kind = if kind == DatasetKind::Mnist {
+            IdxKind::Mnist
+        } else {
+            IdxKind::FashionMnist
+        };
+        IdxImages::load(idx_kind, dir, split, self.verify()).map_err(|e| match e {
+            gdata::Error::Checksum { path, .. } => {
+                let other = if kind == DatasetKind::Mnist {
+                    "if these are Fashion-MNIST files, pass --dataset fashion-mnist; "
+                } else {
+                    "if these are MNIST files, pass --dataset mnist; "
+                };
+                gcore::Error::config(
+                    "dataset",
+                    format!(
+                        "{} is not the published {} file ({other}if it is a copy you changed on \
+                         purpose, pass --accept-modified)",
+                        path.display(),
+                        kind.name()
+                    ),
+                )
+            }
+            gdata::Error::Missing { path, .. } => gcore::Error::config(
+                "data",
+                format!(
+                    "{} is not there: pass --data <the folder with the four {} IDX files> \
+                     (gzipped or not)",
+                    path.display(),
+                    kind.name()
+                ),
+            ),
+            other => other.into(),
+        })
+    }
+}
+
+/// Where the Debian package `dataset-fashion-mnist` puts the files.
+const FASHION_MNIST_DEBIAN: &str = "/usr/share/dataset-fashion-mnist";
+
+/// gen-data's folder errors in command-line words.
+fn in_words(e: gdata::Error) -> gcore::Error {
+    match e {
+        gdata::Error::Missing { path, .. } => gcore::Error::config(
+            "data",
+            format!(
+                "{} is not there: pass --data <a folder of images, or of one sub-folder per class>",
+                path.display()
+            ),
+        ),
+        gdata::Error::Invalid {
+            source_name,
+            reason,
+        } if reason.starts_with("no images") => gcore::Error::config(
+            "data",
+            format!("{source_name} holds {reason}: pass --data <a folder of images>"),
+        ),
+        other => other.into(),
+    }
+}
+
+/// The image files of a folder (flat, or one level of class folders).
+fn image_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && depth == 0 {
+                dirs.push((path, 1));
+            } else if image::ImageFormat::from_path(&path).is_ok() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// An error naming `--size` when the images of `dir` differ in size.
+fn same_sizes(dir: &Path) -> gcore::Result<()> {
+    let mut first: Option<(PathBuf, (u32, u32))> = None;
+    for path in image_files(dir) {
+        let Ok(size) = image::image_dimensions(&path) else {
+            continue;
+        };
+        match &first {
+            None => first = Some((path, size)),
+            Some((p, s)) if *s != size => {
+                return Err(gcore::Error::config(
+                    "size",
+                    format!(
+                        "the images differ in size ({} is {}x{}, {} is {}x{}): pass --size N to \
+                         crop and resize them all to N x N",
+                        p.display(),
+                        s.0,
+                        s.1,
+                        path.display(),
+                        size.0,
+                        size.1
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// RGB when the folder's first image has colour, else grey.
+fn first_colour(dir: &Path) -> gcore::Result<Channels> {
+    let Some(first) = image_files(dir).into_iter().next() else {
+        return Ok(Channels::Grey); // the folder reader reports it
+    };
+    let image = gdata::folder::decode_file(&first)?;
+    Ok(if image.color().has_color() {
+        Channels::Rgb
+    } else {
+        Channels::Grey
+    })
+}
