@@ -42,7 +42,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use clap::Parser;
-use common::dataset::{DataArgs, DatasetKind, ImageData};
+use common::dataset::{self, DataArgs, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, rng::with_seed, save_grid,
@@ -62,6 +62,10 @@ struct Args {
     /// Folder with the four MNIST IDX files (gzipped or not).
     #[command(flatten)]
     data: DataArgs,
+    /// Classifier weights from train_classifier, to score the samples of a
+    /// 28x28 grey dataset other than MNIST (MNIST uses the embedded one).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
@@ -324,18 +328,15 @@ fn run(args: &Args) -> gcore::Result<()> {
     let inner = device.clone().inner();
     let ema = model.sampler();
     let mut results = Vec::new();
-    let scored = data.kind == DatasetKind::Mnist;
-    if args.eval_samples > 0 && !samplers.is_empty() && !scored {
-        eprintln!(
-            "no classifier fits --dataset {}: the classifier-based scores are for MNIST only \
-             (pass --eval-samples 0 to skip this note)",
-            data.kind.name()
-        );
-    }
-    let quality = if args.eval_samples > 0 && !samplers.is_empty() && scored {
-        let q = ImageQuality::pretrained(
+    let classifier = if args.eval_samples > 0 && !samplers.is_empty() {
+        dataset::classifier(data.kind, data.shape, args.classifier.as_deref(), &inner)?
+    } else {
+        None
+    };
+    let quality = if let Some(classifier) = classifier {
+        let q = ImageQuality::new(
+            classifier,
             QualityConfig::new().with_input_range(ValueRange::MinusOneToOne),
-            &inner,
         )?;
         let (test, _) = images(&data, 10_000, &inner)?;
         let reference = q.embed(test)?;

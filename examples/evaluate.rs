@@ -29,26 +29,30 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use clap::Parser;
+use common::dataset::{self, DataArgs};
 use generative::core::{self as gcore, SeededRng, ValueRange};
-use generative::data::{
-    Binarize, IdxExamples, IdxImages, IdxKind, Loader, Split, Subset, Transform, Verify,
-};
+use generative::data::{Binarize, IdxExamples, Loader, Split, Subset, Transform};
 use generative::diffusion::SamplerKind;
 use generative::saved::{self, SampleOptions, Saved, SavedModel};
 use generative::vae::{Evaluation, evaluate};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Score a saved model's samples (and a VAE's likelihood) on MNIST.
+/// Score a saved model's samples (and a VAE's likelihood) against a test
+/// set: MNIST with the embedded classifier, or Fashion-MNIST with one saved
+/// by train_classifier (--classifier).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// A run folder (the `--out` of a training example) or a checkpoint folder.
     #[arg(long)]
     run: PathBuf,
-    /// Folder with the four MNIST IDX files.
-    #[arg(long, default_value = "../shared/data/mnist")]
-    data: PathBuf,
+    /// The test set (--dataset mnist or fashion-mnist, --data, --accept-modified).
+    #[command(flatten)]
+    data: DataArgs,
+    /// Classifier weights from train_classifier (needed for any dataset but MNIST).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Samples to score.
     #[arg(long, default_value_t = 2000)]
     samples: usize,
@@ -97,8 +101,16 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
     let saved = saved::open(&args.run, !args.no_ema, &device)?;
-    let reference =
-        common::mnist_test_images(&args.data, generative::data::Verify::Strict, &device)?;
+    let (kind, _) = args.data.idx_images(Split::Test, "evaluate")?;
+    let Some(classifier) =
+        dataset::classifier(kind, [1, 28, 28], args.classifier.as_deref(), &device)?
+    else {
+        return Err(gcore::Error::config(
+            "classifier",
+            format!("--dataset {} needs --classifier FILE", kind.name()),
+        ));
+    };
+    let reference = dataset::idx_test_images(&args.data, &device)?;
     let available = reference.dims()[0];
     if !(2..=available).contains(&args.test_images) {
         return Err(gcore::Error::config(
@@ -118,6 +130,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         args.samples,
         common::sample_range(&saved),
         reference,
+        classifier,
         &device,
     )?;
     let likelihood = match &saved.model {
@@ -160,7 +173,7 @@ fn vae_likelihood(
         Some("Dynamic") => Binarize::Dynamic,
         _ => Binarize::Off,
     };
-    let test = IdxImages::load(IdxKind::Mnist, &args.data, Split::Test, Verify::Strict)?;
+    let (_, test) = args.data.idx_images(Split::Test, "evaluate")?;
     let transform = Transform::new()
         .binarize(binarize)
         .range(ValueRange::ZeroToOne);

@@ -24,8 +24,9 @@
 //! z between two draws; conditional models: row r is digit r), and for
 //! conditional models `digits-EEE.png` (one row per digit); at the end
 //! `evaluation.json` with the classifier-based metrics of `--eval-samples`
-//! samples against the MNIST test set (MNIST only: the classifier that
-//! scores them knows digits) (classifier-FID, KID, class coverage,
+//! samples against the test set (MNIST with the embedded classifier; a
+//! 28x28 grey labelled set such as Fashion-MNIST with `--classifier FILE`
+//! from `train_classifier`) (classifier-FID, KID, class coverage,
 //! precision/recall; for conditional models the share of samples the
 //! classifier assigns to the requested digit), plus the trainer's
 //! `metrics.jsonl`, `config.json` and `checkpoints/`. `--resume` continues
@@ -39,14 +40,16 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
-use common::dataset::{DataArgs, DatasetKind, ImageData};
+use common::dataset::{self, DataArgs, ImageData};
 use generative::core::labels::upload as labels_tensor;
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
 };
 use generative::data::{Binarize, Examples, Loader};
-use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
+use generative::eval::classifier::{
+    ImageQuality, MnistClassifier, QualityConfig, QualityReport, to_unit_range,
+};
 use generative::gan::{
     DcganConfig, Discriminator, GanLoss, GanTrainer, GanTrainingConfig, Generator,
     GradientPenaltyConfig, MlpGanConfig,
@@ -68,6 +71,10 @@ enum Model {
 struct Args {
     #[command(flatten)]
     data: DataArgs,
+    /// Classifier weights from train_classifier, to score the samples of a
+    /// 28x28 grey dataset other than MNIST (MNIST uses the embedded one).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
@@ -265,16 +272,15 @@ where
         outcome.final_step as f64 * (args.batch_size * args.n_critic) as f64 / n_train as f64
     );
 
-    if args.eval_samples >= 2 && data.kind != DatasetKind::Mnist {
-        println!(
-            "no classifier fits --dataset {}: the classifier-based scores are for MNIST only \
-             (pass --eval-samples 0 to skip this note)",
-            data.kind.name()
-        );
-    } else if args.eval_samples >= 2 {
+    let classifier = match args.eval_samples {
+        0 | 1 => None,
+        _ => dataset::classifier(data.kind, shape, args.classifier.as_deref(), &device)?,
+    };
+    if let Some(classifier) = classifier {
         let eval_start = Instant::now();
         let evaluation = evaluate(
             &gan.sampler(),
+            classifier,
             args.eval_samples,
             data.test.clone(),
             &device,
@@ -331,15 +337,16 @@ fn draw<G: Generator + Sample>(
 
 fn evaluate<G: Generator + Sample>(
     g: &G,
+    classifier: MnistClassifier,
     n: usize,
     test: std::sync::Arc<dyn Examples>,
     device: &Device,
     steps: u64,
     train_seconds: f64,
 ) -> gcore::Result<Evaluation> {
-    let quality = ImageQuality::pretrained(
+    let quality = ImageQuality::new(
+        classifier,
         QualityConfig::new().with_input_range(ValueRange::MinusOneToOne),
-        device,
     )?;
     let batch = 500.min(test.len());
     let mut loader = Loader::new(test, batch, 1)?.sequential();

@@ -1,9 +1,13 @@
-//! Trains the MNIST classifier behind the sample-quality metrics
-//! (`gen_eval::classifier`) and writes its weights.
+//! Trains the classifier behind the sample-quality metrics
+//! (`gen_eval::classifier`) on MNIST or Fashion-MNIST and writes its
+//! weights: the embedded one is MNIST's; a Fashion-MNIST one is what the
+//! training examples and `evaluate` take with `--classifier FILE`.
 //!
 //! ```text
 //! cargo run --release --example train_classifier -- \
 //!     --data ../shared/data/mnist --out crates/gen-eval/weights/mnist-classifier.bpk
+//! cargo run --release --example train_classifier -- \
+//!     --dataset fashion-mnist --out out/fashion-classifier.bpk
 //! ```
 //!
 //! Adam with a cosine learning-rate decay, random shifts of up to
@@ -23,18 +27,19 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
+use common::dataset::DataArgs;
 use generative::core::{self as gcore, SeededRng, rng::with_seed};
-use generative::data::{IdxImages, IdxKind, Split, Verify};
+use generative::data::{IdxImages, Split};
 use generative::eval::classifier::{MnistClassifier, MnistClassifierConfig};
 use serde::Serialize;
 
-/// Train the MNIST classifier of the sample-quality metrics.
+/// Train the classifier of the sample-quality metrics on MNIST or Fashion-MNIST.
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {
-    /// Folder with the four MNIST IDX files (gzipped or not).
-    #[arg(long, default_value = "../shared/data/mnist")]
-    data: PathBuf,
+    /// The dataset (--dataset mnist or fashion-mnist, --data, --accept-modified).
+    #[command(flatten)]
+    data: DataArgs,
     /// Where to write the weights (burnpack bytes).
     #[arg(long, default_value = "out/mnist-classifier.bpk")]
     out: PathBuf,
@@ -77,18 +82,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    if !args.data.is_dir() {
-        return Err(gcore::Error::Data(format!(
-            "MNIST folder {} not found: pass --data <folder holding train-images-idx3-ubyte.gz, \
-             train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz>",
-            args.data.display()
-        )));
-    }
     gcore::error::ensure_nonzero("--batch-size", args.batch_size)?;
     gcore::error::ensure_nonzero("--epochs", args.epochs)?;
     let device = common::device(args.device.as_deref())?;
-    let train = IdxImages::load(IdxKind::Mnist, &args.data, Split::Train, Verify::Strict)?;
-    let test = IdxImages::load(IdxKind::Mnist, &args.data, Split::Test, Verify::Strict)?;
+    let (kind, train) = args.data.idx_images(Split::Train, "train_classifier")?;
+    let (_, test) = args.data.idx_images(Split::Test, "train_classifier")?;
     let n_train = args.train_limit.unwrap_or(train.len()).min(train.len());
 
     let config = MnistClassifierConfig::new();
@@ -101,8 +99,9 @@ fn run(args: &Args) -> gcore::Result<()> {
     let steps_per_epoch = n_train.div_ceil(args.batch_size);
     let total = steps_per_epoch * args.epochs;
     eprintln!(
-        "training the MNIST classifier on {n_train} images, {} epochs of {steps_per_epoch} steps, \
+        "training the classifier on {n_train} {} images, {} epochs of {steps_per_epoch} steps, \
          on {device:?}",
+        kind.name(),
         args.epochs
     );
     let started = Instant::now();

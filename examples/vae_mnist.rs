@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
-use common::dataset::{DataArgs, DatasetKind, ImageData};
+use common::dataset::{self, DataArgs, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
@@ -68,6 +68,10 @@ enum Binarise {
 struct Args {
     #[command(flatten)]
     data: DataArgs,
+    /// Classifier weights from train_classifier, to score the samples of a
+    /// 28x28 grey dataset other than MNIST (MNIST uses the embedded one).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
@@ -284,24 +288,17 @@ fn run<M: Vae + Sample>(
     )?;
     let quality = match args.quality_samples {
         0 => None,
-        _ if data.kind != DatasetKind::Mnist => {
-            println!(
-                "no classifier fits --dataset {}: the classifier-based scores are for MNIST only \
-                 (pass --quality-samples 0 to skip this note)",
-                data.kind.name()
-            );
-            None
-        }
-        n => {
-            let reference = common::mnist_test_images(&data.dir, args.data.verify(), &device)?;
-            Some(common::sample_quality(
+        n => match dataset::classifier(data.kind, shape, args.classifier.as_deref(), &device)? {
+            None => None,
+            Some(classifier) => Some(common::sample_quality(
                 model,
                 n,
                 ValueRange::ZeroToOne,
-                reference,
+                dataset::idx_test_images(&args.data, &device)?,
+                classifier,
                 &device,
-            )?)
-        }
+            )?),
+        },
     };
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "likelihood": &eval,

@@ -215,6 +215,44 @@ fn an_idx_pair_and_the_celeba_layout_train() {
     vae.extend(["--quality-samples", "8"]);
     succeeds("vae_mnist", &vae, &tmp.path().join("vae-idx"));
 
+    // Another 28x28 grey labelled set scores with a classifier from a file
+    // (here the embedded MNIST one, saved as train_classifier saves).
+    let weights = tmp.path().join("classifier.bpk");
+    generative::eval::classifier::MnistClassifier::pretrained(&burn::tensor::Device::flex())
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+    let weights = weights.display().to_string();
+    let fashion = [
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        &idx,
+        "--accept-modified",
+    ];
+    let mut gan = fashion.to_vec();
+    gan.extend(["--model", "mlp", "--steps", "2", "--batch-size", "4"]);
+    gan.extend(["--eval-samples", "8", "--classifier", &weights]);
+    let log = succeeds("gan_mnist", &gan, &tmp.path().join("gan-fashion"));
+    assert!(log.contains("classifier-FID"), "{log}");
+    let mut gan = fashion.to_vec();
+    gan.extend([
+        "--model",
+        "mlp",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--eval-samples",
+        "8",
+    ]);
+    let log = succeeds("gan_mnist", &gan, &tmp.path().join("gan-fashion-unscored"));
+    assert!(
+        log.contains("no classifier fits --dataset fashion-mnist"),
+        "{log}"
+    );
+    assert!(log.contains("--classifier FILE"), "{log}");
+
     let celeba = tmp.path().join("celeba");
     generative::data::celeba::write_fixture(&celeba, 12, 3).unwrap();
     let celeba = celeba.display().to_string();
@@ -285,6 +323,25 @@ fn mistakes_name_the_flag_to_use() {
         "vae_mnist",
         &["--data", &idx],
         "pass --dataset fashion-mnist",
+    );
+    let not_weights = tmp.path().join("notes.txt");
+    fs::write(&not_weights, "not weights").unwrap();
+    let not_weights = not_weights.display().to_string();
+    let scored = [
+        "--data",
+        &idx,
+        "--accept-modified",
+        "--model",
+        "mlp",
+        "--steps",
+        "1",
+    ];
+    let mut bad = scored.to_vec();
+    bad.extend(["--batch-size", "4", "--classifier", &not_weights]);
+    fails(
+        "gan_mnist",
+        &bad,
+        "is not a classifier saved by train_classifier",
     );
     fails(
         "gan_mnist",

@@ -85,7 +85,10 @@ fn scores_a_saved_vae_or_says_what_is_missing() {
     if !data.exists() {
         eprintln!("{} absent: checking the error only", data.display());
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("MNIST is needed"), "{stderr}");
+        assert!(
+            stderr.contains("pass --data <the folder with the four mnist IDX files>"),
+            "{stderr}"
+        );
         return;
     }
     assert!(out.status.success(), "{stderr}");

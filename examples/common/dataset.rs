@@ -11,6 +11,7 @@ use generative::data::{
     self as gdata, Binarize, CelebA, CelebASplit, Channels, Examples, IdxExamples, IdxImages,
     IdxKind, ImageFolder, Split, Transform, Verify, train_test_split,
 };
+use generative::eval::classifier::{MnistClassifier, MnistClassifierConfig};
 use serde::Serialize;
 
 /// The dataset flags, flattened into each example's arguments.
@@ -256,6 +257,27 @@ impl DataArgs {
         })
     }
 
+    /// A split of an IDX dataset (MNIST or Fashion-MNIST) as its raw
+    /// images, for tools built for 28x28 grey images.
+    ///
+    /// # Errors
+    /// Another dataset, with the flag to use; the IDX errors in words.
+    pub fn idx_images(&self, split: Split, tool: &str) -> gcore::Result<(DatasetKind, IdxImages)> {
+        let kind = DatasetKind::parse(&self.dataset)?;
+        if !matches!(kind, DatasetKind::Mnist | DatasetKind::FashionMnist) {
+            return Err(gcore::Error::config(
+                "dataset",
+                format!("{tool} reads 28x28 grey IDX sets: pass --dataset mnist or fashion-mnist"),
+            ));
+        }
+        let dir = match (&self.data, kind) {
+            (Some(dir), _) => dir.clone(),
+            (None, DatasetKind::Mnist) => PathBuf::from("../shared/data/mnist"),
+            (None, _) => PathBuf::from(FASHION_MNIST_DEBIAN),
+        };
+        Ok((kind, self.idx(kind, &dir, split)?))
+    }
+
     /// How strictly IDX files are checked (`--accept-modified`).
     pub fn verify(&self) -> Verify {
         if self.accept_modified {
@@ -303,7 +325,7 @@ impl DataArgs {
 }
 
 /// Where the Debian package `dataset-fashion-mnist` puts the files.
-const FASHION_MNIST_DEBIAN: &str = "/usr/share/dataset-fashion-mnist";
+const FASHION_MNIST_DEBIAN: &str = "/usr/share/datasets/fashion-mnist";
 
 /// gen-data's folder errors in command-line words.
 fn in_words(e: gdata::Error) -> gcore::Error {
@@ -388,4 +410,82 @@ fn first_colour(dir: &Path) -> gcore::Result<Channels> {
     } else {
         Channels::Grey
     })
+}
+
+/// The classifier that scores samples of a dataset: the one saved at
+/// `path` (by `train_classifier`), else the embedded MNIST one for MNIST.
+/// `Ok(None)` when none fits, after saying so on stderr.
+///
+/// # Errors
+/// Images the classifier cannot read (it reads 28x28 grey), or a file that
+/// is not its weights.
+pub fn classifier(
+    kind: DatasetKind,
+    shape: [usize; 3],
+    path: Option<&Path>,
+    device: &burn::tensor::Device,
+) -> gcore::Result<Option<MnistClassifier>> {
+    let [c, h, w] = shape;
+    if shape != [1, 28, 28] && path.is_none() {
+        eprintln!(
+            "no classifier fits {c}x{h}x{w} images: the classifiers read 28x28 grey ones \
+             (samples are written, not scored)"
+        );
+        return Ok(None);
+    }
+    if let Some(path) = path {
+        if shape != [1, 28, 28] {
+            return Err(gcore::Error::config(
+                "classifier",
+                format!(
+                    "the classifier reads 28x28 grey images, these are {c}x{h}x{w}: drop --classifier"
+                ),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| gcore::Error::io(path, e))?;
+        let loaded = MnistClassifierConfig::new()
+            .init(device)?
+            .load_bytes(bytes)
+            .map_err(|e| {
+                gcore::Error::config(
+                    "classifier",
+                    format!(
+                        "{} is not a classifier saved by train_classifier: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+        return Ok(Some(loaded));
+    }
+    if kind == DatasetKind::Mnist {
+        return Ok(Some(MnistClassifier::pretrained(device)?));
+    }
+    eprintln!(
+        "no classifier fits --dataset {}: the embedded one knows MNIST; for a 28x28 grey labelled \
+         set, train one with `train_classifier --dataset {0}` and pass --classifier FILE \
+         (samples are written, not scored)",
+        kind.name()
+    );
+    Ok(None)
+}
+
+/// A test split of an IDX dataset as `[n, 1, 28, 28]` in `[0, 1]` (the
+/// reference images of the sample-quality scores).
+///
+/// # Errors
+/// As [`DataArgs::idx_images`].
+pub fn idx_test_images(
+    args: &DataArgs,
+    device: &burn::tensor::Device,
+) -> gcore::Result<burn::tensor::Tensor<4>> {
+    let (_, test) = args.idx_images(Split::Test, "scoring")?;
+    let grey = IdxExamples::new(test, Transform::new().range(ValueRange::ZeroToOne));
+    let n = grey.len();
+    let mut loader = generative::data::Loader::new(grey, 500.min(n), 0)?.sequential();
+    let batches = (0..generative::core::BatchSource::batches_per_epoch(&loader) as u64)
+        .map(|i| Ok(generative::core::BatchSource::batch(&mut loader, i, device)?.data))
+        .collect::<gcore::Result<Vec<_>>>()?;
+    let flat = burn::tensor::Tensor::cat(batches, 0);
+    let m = flat.dims()[0];
+    Ok(flat.reshape([m, 1, 28, 28]))
 }

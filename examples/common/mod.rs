@@ -1,6 +1,6 @@
 //! What every example does the same way: pick the device, report an error
-//! with its causes and exit with code 1, print paths, read MNIST's test
-//! images, score samples.
+//! with its causes and exit with code 1, print paths, name a dataset on the
+//! command line ([`dataset`]), score samples.
 //!
 //! Included by each example with `mod common;` (a folder with `mod.rs` is
 //! not itself an example for Cargo).
@@ -12,11 +12,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
-use generative::core::{self as gcore, BatchSource, Sample, SeededRng, ValueRange};
-use generative::data::{
-    Examples, IdxExamples, IdxImages, IdxKind, Loader, Split, Transform, Verify,
+use generative::core::{self as gcore, Sample, SeededRng, ValueRange};
+use generative::eval::classifier::{
+    ImageQuality, MnistClassifier, QualityConfig, QualityReport, to_unit_range,
 };
-use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport, to_unit_range};
 use generative::saved::{Saved, SavedModel};
 
 /// The device named by `--device`, else by `$GEN_DEVICE`, else flex.
@@ -54,30 +53,6 @@ pub fn display(path: &Path) -> String {
         .to_string()
 }
 
-/// The 10,000 MNIST test images, grey levels in `[0, 1]`, `[n, 1, 28, 28]`:
-/// the reference set of the sample-quality metrics.
-///
-/// # Errors
-/// When the files are missing or damaged (the message says how to get
-/// them).
-pub fn mnist_test_images(dir: &Path, verify: Verify, device: &Device) -> gcore::Result<Tensor<4>> {
-    let test = IdxImages::load(IdxKind::Mnist, dir, Split::Test, verify).map_err(|e| {
-        gcore::Error::Data(format!(
-            "{e}\nMNIST is needed: pass --data <folder with the four IDX files> \
-             (the `download` feature of gen-data can fetch them)"
-        ))
-    })?;
-    let grey = IdxExamples::new(test, Transform::new().range(ValueRange::ZeroToOne));
-    let batch = 500.min(grey.len());
-    let mut loader = Loader::new(grey, batch, 0)?.sequential();
-    let batches = (0..loader.batches_per_epoch() as u64)
-        .map(|i| Ok(loader.batch(i, device)?.data))
-        .collect::<gcore::Result<Vec<_>>>()?;
-    let flat = Tensor::cat(batches, 0);
-    let n = flat.dims()[0];
-    Ok(flat.reshape([n, 1, 28, 28]))
-}
-
 /// What the project's MNIST classifier says of a model's samples.
 #[derive(serde::Serialize)]
 pub struct SampleQuality {
@@ -100,6 +75,7 @@ pub fn sample_quality(
     n: usize,
     range: ValueRange,
     reference: Tensor<4>,
+    classifier: MnistClassifier,
     device: &Device,
 ) -> gcore::Result<SampleQuality> {
     let mut rng = SeededRng::new(12345);
@@ -115,7 +91,7 @@ pub fn sample_quality(
     }
     let samples = model.sample_images(n, labels.as_deref(), &mut rng, device)?;
     let images = to_unit_range(samples, range);
-    let quality = ImageQuality::pretrained(QualityConfig::new(), device)?;
+    let quality = ImageQuality::new(classifier, QualityConfig::new())?;
     let conditional_accuracy = match &labels {
         Some(labels) => {
             let predicted = quality.classifier().probs(images.clone())?.argmax(1);
