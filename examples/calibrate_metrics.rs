@@ -1,18 +1,22 @@
 //! Calibrates the sample-quality metrics of `gen_eval::classifier`: every
-//! metric for sets whose quality is known, against the 10,000 MNIST test
-//! images. Prints one JSON object per case (stdout) and the wall time
+//! metric for sets whose quality is known, against the 10,000 test images
+//! of MNIST (the embedded classifier) or Fashion-MNIST (`--dataset
+//! fashion-mnist --classifier FILE`, a classifier from `train_classifier`). Prints one JSON object per case (stdout) and the wall time
 //! (stderr); `docs/metrics.md` holds the table it produced.
 //!
 //! ```text
 //! cargo run --release --example calibrate_metrics -- --data ../shared/data/mnist
+//! cargo run --release --example calibrate_metrics -- --dataset fashion-mnist \
+//!     --classifier out/fashion-classifier.bpk
 //! ```
 //!
 //! Cases (each `--n` images, default 10,000, drawn from the train split
 //! with a seeded permutation, so none of them is in the reference set):
 //! real train images (the floor), the same with 1,000 images (the floor at a
 //! smaller sample size), Gaussian pixel noise of std 0.1 and 0.3 added to
-//! them (clipped to [0, 1]), 3x3 and 5x5 box blurs of them, digits 0-4 only
-//! (a half-collapsed generator), and uniform noise.
+//! them (clipped to [0, 1]), 3x3 and 5x5 box blurs of them, classes 0-4 only
+//! (a half-collapsed generator), and
+//! uniform noise.
 
 mod common;
 
@@ -23,17 +27,22 @@ use std::time::Instant;
 use burn::tensor::{Tensor, TensorData};
 use clap::Parser;
 use generative::core::{self as gcore, SeededRng};
-use generative::data::{IdxImages, IdxKind, Split, Verify};
+use common::dataset::{self, DataArgs};
+use generative::data::{IdxImages, Split};
 use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport};
 use serde::Serialize;
 
-/// Print each sample-quality metric for reference cases against MNIST's test set.
+/// Print each sample-quality metric for reference cases against a test set
+/// (MNIST, or Fashion-MNIST with --classifier).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Folder with the four MNIST IDX files (gzipped or not).
-    #[arg(long, default_value = "../shared/data/mnist")]
-    data: PathBuf,
+    /// The dataset (--dataset mnist or fashion-mnist, --data, --accept-modified).
+    #[command(flatten)]
+    data: DataArgs,
+    /// Classifier weights from train_classifier (needed for Fashion-MNIST).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Images per case.
     #[arg(long, default_value_t = 10_000)]
     n: usize,
@@ -64,22 +73,25 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    if !args.data.is_dir() {
-        return Err(gcore::Error::Data(format!(
-            "MNIST folder {} not found: pass --data <folder holding the four MNIST IDX files>",
-            args.data.display()
-        )));
-    }
     let started = Instant::now();
     let device = common::device(args.device.as_deref())?;
-    let train = IdxImages::load(IdxKind::Mnist, &args.data, Split::Train, Verify::Strict)?;
-    let test = IdxImages::load(IdxKind::Mnist, &args.data, Split::Test, Verify::Strict)?;
+    let (kind, train) = args.data.idx_images(Split::Train, "calibrate_metrics")?;
+    let (_, test) = args.data.idx_images(Split::Test, "calibrate_metrics")?;
+    let Some(classifier) =
+        dataset::classifier(kind, [1, 28, 28], args.classifier.as_deref(), &device)?
+    else {
+        return Err(gcore::Error::config(
+            "classifier",
+            format!("--dataset {} needs --classifier FILE", kind.name()),
+        ));
+    };
     let n = args.n.min(train.len());
-    let quality = ImageQuality::pretrained(QualityConfig::new().with_seed(args.seed), &device)?;
+    let quality = ImageQuality::new(classifier, QualityConfig::new().with_seed(args.seed))?;
     let reference = quality.embed(images(&unit(&test, 0..test.len()), test.len(), &device))?;
     eprintln!(
-        "reference: {} MNIST test images embedded in {:.1} s",
+        "reference: {} {} test images embedded in {:.1} s",
         reference.n,
+        kind.name(),
         started.elapsed().as_secs_f64()
     );
 
@@ -113,7 +125,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         ("real, 3x3 box blur".into(), box_blur(&real, 3), n),
         ("real, 5x5 box blur".into(), box_blur(&real, 5), n),
         (
-            "real, digits 0-4 only".into(),
+            "real, classes 0-4 only".into(),
             unit(&train, low.iter().copied()),
             low.len(),
         ),
