@@ -26,8 +26,8 @@ use std::time::Instant;
 
 use burn::tensor::{Tensor, TensorData};
 use clap::Parser;
-use generative::core::{self as gcore, SeededRng};
 use common::dataset::{self, DataArgs};
+use generative::core::{self as gcore, SeededRng};
 use generative::data::{IdxImages, Split};
 use generative::eval::classifier::{ImageQuality, QualityConfig, QualityReport};
 use serde::Serialize;
