@@ -381,7 +381,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         match &report {
             Some(r) => eprintln!(
                 "{name}: {n} samples in {seconds:.1} s; classifier-FID {:.2}, KID {:.4}, \
-                 {} of 10 digits covered (shares {:.3}..{:.3}), precision {:.3}, recall {:.3}",
+                 {} of 10 classes covered (shares {:.3}..{:.3}), precision {:.3}, recall {:.3}",
                 r.fid,
                 r.kid_mean,
                 r.coverage.classes_covered,

@@ -289,7 +289,7 @@ where
         )?;
         let q = &evaluation.quality;
         println!(
-            "{} samples vs {} test digits: classifier-FID {:.2}, KID {:.4}, classifier score {:.2} (test set {:.2}), \
+            "{} samples vs {} test images: classifier-FID {:.2}, KID {:.4}, classifier score {:.2} (test set {:.2}), \
              classes covered {}/10 (min share {:.3}, TV to the test set {:.3}), precision {:.3}, recall {:.3}",
             q.n_generated,
             q.n_reference,

@@ -325,7 +325,7 @@ fn run<M: Vae + Sample>(
     }
     if let Some(q) = &quality {
         println!(
-            "{} prior samples vs the test set: classifier-FID {:.2}, {} of 10 digits covered \
+            "{} prior samples vs the test set: classifier-FID {:.2}, {} of 10 classes covered \
              (shares {:.3}..{:.3}), precision {:.3}, recall {:.3}",
             q.report.n_generated,
             q.report.fid,
@@ -337,7 +337,7 @@ fn run<M: Vae + Sample>(
         );
         if let Some(acc) = q.conditional_accuracy {
             println!(
-                "conditional samples classified as the digit asked for: {:.1}%",
+                "conditional samples classified as the class asked for: {:.1}%",
                 100.0 * acc
             );
         }

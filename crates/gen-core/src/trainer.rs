@@ -6,7 +6,7 @@
 //! - a progress bar on a terminal, plain log lines otherwise;
 //! - metrics appended to `<out>/metrics.jsonl`, one JSON object per step,
 //!   and drawn as `<out>/curves.png` and `curves.svg` at every checkpoint
-//!   and at the end ([`curves`](crate::curves));
+//!   and at the end ([`curves`]);
 //! - periodic, atomic checkpoints under `<out>/checkpoints/` (see
 //!   [`checkpoint`](crate::checkpoint)) holding the model(s), optimizer
 //!   state(s), step, RNG state and run config;
