@@ -77,14 +77,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
     let (kind, train) = args.data.idx_images(Split::Train, "calibrate_metrics")?;
     let (_, test) = args.data.idx_images(Split::Test, "calibrate_metrics")?;
-    let Some(classifier) =
-        dataset::classifier(kind, [1, 28, 28], args.classifier.as_deref(), &device)?
-    else {
-        return Err(gcore::Error::config(
-            "classifier",
-            format!("--dataset {} needs --classifier FILE", kind.name()),
-        ));
-    };
+    let classifier = dataset::required_classifier(kind, args.classifier.as_deref(), &device)?;
     let n = args.n.min(train.len());
     let quality = ImageQuality::new(classifier, QualityConfig::new().with_seed(args.seed))?;
     let reference = quality.embed(images(&unit(&test, 0..test.len()), test.len(), &device))?;

@@ -102,14 +102,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
     let saved = saved::open(&args.run, !args.no_ema, &device)?;
     let (kind, _) = args.data.idx_images(Split::Test, "evaluate")?;
-    let Some(classifier) =
-        dataset::classifier(kind, [1, 28, 28], args.classifier.as_deref(), &device)?
-    else {
-        return Err(gcore::Error::config(
-            "classifier",
-            format!("--dataset {} needs --classifier FILE", kind.name()),
-        ));
-    };
+    let classifier = dataset::required_classifier(kind, args.classifier.as_deref(), &device)?;
     let reference = dataset::idx_test_images(&args.data, &device)?;
     let available = reference.dims()[0];
     if !(2..=available).contains(&args.test_images) {

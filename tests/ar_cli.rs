@@ -2,23 +2,12 @@
 //! trains, validates, checkpoints and writes samples; generate reads the
 //! run back and writes with the decoding flags; bad input is a clear error.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Output};
 
 fn example(name: &str, args: &[&str]) -> Output {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test`",
-        bin.display()
-    );
+    let bin = common::example_binary(name);
     Command::new(bin)
         .args(args)
         .env_remove("GEN_DEVICE")

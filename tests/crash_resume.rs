@@ -29,17 +29,7 @@ const STEPS: u64 = 200;
 const KILLS: usize = 30;
 
 fn quickstart() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test`",
-        bin.display()
-    );
-    bin
+    common::example_binary("quickstart")
 }
 
 fn command(out: &Path, steps: u64, keep: usize) -> Command {

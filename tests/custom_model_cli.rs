@@ -4,21 +4,13 @@
 //!
 //! `cargo test` builds the examples first; this runs the one it built.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("custom_model{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test`",
-        bin.display()
-    );
-    bin
+    common::example_binary("custom_model")
 }
 
 fn run(out: &Path, steps: u64, resume: bool) -> String {

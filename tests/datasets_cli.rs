@@ -6,22 +6,14 @@
 //!
 //! `cargo test` builds the examples first; this runs the ones it built.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test`",
-        bin.display()
-    );
-    bin
+    common::example_binary(name)
 }
 
 fn run(name: &str, args: &[&str], out: &Path) -> Output {

@@ -5,6 +5,8 @@
 //! must say so clearly), `export_torch` writes a safetensors file, `sample`
 //! a folder of PNG files and `.npy` arrays.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -19,19 +21,7 @@ fn evaluate(args: &[&str]) -> Output {
 }
 
 fn example(name: &str, args: &[&str]) -> Output {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test`",
-        bin.display()
-    );
+    let bin = common::example_binary(name);
     Command::new(bin)
         .args(args)
         .env_remove("GEN_DEVICE")

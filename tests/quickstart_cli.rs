@@ -4,23 +4,14 @@
 //! `cargo test` builds the examples before running tests; this file runs
 //! the quickstart binary it built.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn quickstart() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/quickstart
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test` (it builds the examples)",
-        bin.display()
-    );
-    bin
+    common::example_binary("quickstart")
 }
 
 fn run(args: &[&str]) -> Output {

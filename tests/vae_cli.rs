@@ -5,22 +5,13 @@
 //! `cargo test` builds the examples before running tests; this file runs
 //! the binaries it built.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test` (it builds the examples)",
-        bin.display()
-    );
-    bin
+    common::example_binary(name)
 }
 
 fn run(name: &str, args: &[&str]) -> Output {

@@ -469,6 +469,24 @@ pub fn classifier(
     Ok(None)
 }
 
+/// [`classifier`] for tools that score 28x28 grey IDX sets and cannot go
+/// on without one.
+///
+/// # Errors
+/// As [`classifier`], and a dataset other than MNIST without `--classifier`.
+pub fn required_classifier(
+    kind: DatasetKind,
+    path: Option<&Path>,
+    device: &burn::tensor::Device,
+) -> gcore::Result<MnistClassifier> {
+    classifier(kind, [1, 28, 28], path, device)?.ok_or_else(|| {
+        gcore::Error::config(
+            "classifier",
+            format!("--dataset {} needs --classifier FILE", kind.name()),
+        )
+    })
+}
+
 /// A test split of an IDX dataset as `[n, 1, 28, 28]` in `[0, 1]` (the
 /// reference images of the sample-quality scores).
 ///
