@@ -262,6 +262,45 @@ fn an_idx_pair_and_the_celeba_layout_train() {
     gan.extend(["--batch-size", "2", "--eval-samples", "0"]);
     let log = succeeds("gan_mnist", &gan, &tmp.path().join("gan-celeba"));
     assert!(log.contains("3x32x32"), "{log}");
+    let celeba_args = [
+        "--dataset",
+        "celeba",
+        "--data",
+        &celeba,
+        "--batch-size",
+        "2",
+    ];
+    let mut vae = celeba_args.to_vec();
+    vae.extend(["--model", "conv", "--epochs", "1", "--quality-samples", "0"]);
+    let log = succeeds("vae_mnist", &vae, &tmp.path().join("vae-celeba"));
+    assert!(
+        log.contains("3x64x64"),
+        "the CelebA default is 64x64 RGB: {log}"
+    );
+    let mut diffusion = celeba_args.to_vec();
+    diffusion.extend([
+        "--size",
+        "32",
+        "--layout",
+        "compact",
+        "--channels",
+        "8",
+        "--steps",
+        "2",
+    ]);
+    diffusion.extend([
+        "--samplers",
+        "ddim2",
+        "--eval-samples",
+        "0",
+        "--vlb-images",
+        "0",
+    ]);
+    succeeds(
+        "diffusion_mnist",
+        &diffusion,
+        &tmp.path().join("diffusion-celeba"),
+    );
 }
 
 #[test]
