@@ -355,6 +355,11 @@ fn mistakes_name_the_flag_to_use() {
         &["--data", &idx],
         "pass --dataset fashion-mnist",
     );
+    fails(
+        "train_classifier",
+        &["--size", "32"],
+        "drop --size and --color",
+    );
     let not_weights = tmp.path().join("notes.txt");
     fs::write(&not_weights, "not weights").unwrap();
     let not_weights = not_weights.display().to_string();

@@ -270,6 +270,12 @@ impl DataArgs {
                 format!("{tool} reads 28x28 grey IDX sets: pass --dataset mnist or fashion-mnist"),
             ));
         }
+        if self.size.is_some_and(|s| s != 28) || self.color.as_deref().is_some_and(|c| c == "rgb") {
+            return Err(gcore::Error::config(
+                "size",
+                format!("{tool} reads the 28x28 grey images as they are: drop --size and --color"),
+            ));
+        }
         let dir = match (&self.data, kind) {
             (Some(dir), _) => dir.clone(),
             (None, DatasetKind::Mnist) => PathBuf::from("../shared/data/mnist"),
