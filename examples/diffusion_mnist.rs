@@ -47,7 +47,7 @@ use generative::core::{
     self as gcore, BatchSource, GridOptions, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, rng::with_seed, save_grid,
 };
-use generative::data::{Binarize, Examples, Loader};
+use generative::data::{Binarize, Loader};
 use generative::diffusion::{
     BetaSchedule, DiffusionTrainer, DiffusionTrainingConfig, LossWeighting, Prediction,
     SamplerKind, Trajectory, UNet, UNetConfig, UNetLayout, sample, sample_trajectory, vlb,
@@ -185,27 +185,7 @@ fn parse_sampler(name: &str) -> gcore::Result<(SamplerKind, usize)> {
 /// The first `n` held-out images as `[n, c, h, w]` in [-1, 1], with
 /// their labels.
 fn images(data: &ImageData, n: usize, device: &Device) -> gcore::Result<(Tensor<4>, Vec<i64>)> {
-    let n = n.min(data.test.len());
-    let mut loader = Loader::new(data.test.clone(), 500.min(n), 0)?.sequential();
-    let (mut parts, mut labels) = (Vec::new(), Vec::new());
-    let mut i = 0;
-    while parts.iter().map(|p: &Tensor<2>| p.dims()[0]).sum::<usize>() < n {
-        let b = loader.batch(i, device)?;
-        if let Some(l) = b.labels {
-            labels.extend(
-                l.into_data()
-                    .convert::<i64>()
-                    .try_into_vec::<i64>()
-                    .unwrap_or_default(),
-            );
-        }
-        parts.push(b.data);
-        i += 1;
-    }
-    let x = Tensor::cat(parts, 0).narrow(0, 0, n);
-    labels.truncate(n);
-    let [c, h, w] = data.shape;
-    Ok((x.reshape([n, c, h, w]), labels))
+    dataset::first_images(data.test.clone(), n, device)
 }
 
 fn run(args: &Args) -> gcore::Result<()> {

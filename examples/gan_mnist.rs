@@ -348,14 +348,7 @@ fn evaluate<G: Generator + Sample>(
         classifier,
         QualityConfig::new().with_input_range(ValueRange::MinusOneToOne),
     )?;
-    let batch = 500.min(test.len());
-    let mut loader = Loader::new(test, batch, 1)?.sequential();
-    let batches = (0..loader.batches_per_epoch())
-        .map(|i| loader.batch(i as u64, device).map(|b| b.data))
-        .collect::<gcore::Result<Vec<_>>>()?;
-    let reference = Tensor::cat(batches, 0);
-    let m = reference.dims()[0];
-    let reference = reference.reshape([m, 1, 28, 28]);
+    let (reference, _) = dataset::first_images(test, usize::MAX, device)?;
     // Generate in chunks of 500 to bound memory.
     let mut rng = SeededRng::new(12345);
     let mut images = Vec::new();

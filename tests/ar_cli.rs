@@ -4,15 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn example(name: &str, args: &[&str]) -> Output {
-    let bin = common::example_binary(name);
-    Command::new(bin)
-        .args(args)
-        .env_remove("GEN_DEVICE")
-        .output()
-        .unwrap()
+    common::run_example(name, args)
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use burn::tensor::Device;
 use generative::core::interop::load_safetensors;
@@ -21,12 +21,7 @@ fn evaluate(args: &[&str]) -> Output {
 }
 
 fn example(name: &str, args: &[&str]) -> Output {
-    let bin = common::example_binary(name);
-    Command::new(bin)
-        .args(args)
-        .env_remove("GEN_DEVICE")
-        .output()
-        .unwrap()
+    common::run_example(name, args)
 }
 
 fn mnist() -> PathBuf {

@@ -174,17 +174,7 @@ impl DataArgs {
                 ));
             }
         };
-        let dir = match (&self.data, kind) {
-            (Some(dir), _) => dir.clone(),
-            (None, DatasetKind::Mnist) => PathBuf::from("../shared/data/mnist"),
-            (None, DatasetKind::FashionMnist) => PathBuf::from(FASHION_MNIST_DEBIAN),
-            (None, _) => {
-                return Err(gcore::Error::config(
-                    "data",
-                    format!("--dataset {} needs --data <its folder>", kind.name()),
-                ));
-            }
-        };
+        let dir = self.dir(kind)?;
         let base = Transform::new().range(range).binarize(binarize);
         let (train, test): (Arc<dyn Examples>, Arc<dyn Examples>) = match kind {
             DatasetKind::Mnist | DatasetKind::FashionMnist => {
@@ -205,16 +195,17 @@ impl DataArgs {
                 )
             }
             DatasetKind::Folder => {
+                let files = image_files(&dir);
                 let sized = match self.size {
                     Some(s) => base.square(s),
                     None => {
-                        same_sizes(&dir)?;
+                        same_sizes(&files)?;
                         base
                     }
                 };
                 let colour = match channels {
                     Some(c) => c,
-                    None => first_colour(&dir)?,
+                    None => first_colour(&files)?,
                 };
                 let all = ImageFolder::open(&dir, sized.channels(colour)).map_err(in_words)?;
                 let (train, test) = train_test_split(all, 0.1, 0)?;
@@ -276,12 +267,21 @@ impl DataArgs {
                 format!("{tool} reads the 28x28 grey images as they are: drop --size and --color"),
             ));
         }
-        let dir = match (&self.data, kind) {
-            (Some(dir), _) => dir.clone(),
-            (None, DatasetKind::Mnist) => PathBuf::from("../shared/data/mnist"),
-            (None, _) => PathBuf::from(FASHION_MNIST_DEBIAN),
-        };
-        Ok((kind, self.idx(kind, &dir, split)?))
+        Ok((kind, self.idx(kind, &self.dir(kind)?, split)?))
+    }
+
+    /// `--data`, or where the dataset is by default (MNIST in
+    /// ../shared/data, Fashion-MNIST where Debian's package puts it).
+    fn dir(&self, kind: DatasetKind) -> gcore::Result<PathBuf> {
+        match (&self.data, kind) {
+            (Some(dir), _) => Ok(dir.clone()),
+            (None, DatasetKind::Mnist) => Ok(PathBuf::from("../shared/data/mnist")),
+            (None, DatasetKind::FashionMnist) => Ok(PathBuf::from(FASHION_MNIST_DEBIAN)),
+            (None, _) => Err(gcore::Error::config(
+                "data",
+                format!("--dataset {} needs --data <its folder>", kind.name()),
+            )),
+        }
     }
 
     /// How strictly IDX files are checked (`--accept-modified`).
@@ -376,14 +376,14 @@ fn image_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// An error naming `--size` when the images of `dir` differ in size.
-fn same_sizes(dir: &Path) -> gcore::Result<()> {
+fn same_sizes(files: &[PathBuf]) -> gcore::Result<()> {
     let mut first: Option<(PathBuf, (u32, u32))> = None;
-    for path in image_files(dir) {
-        let Ok(size) = image::image_dimensions(&path) else {
+    for path in files {
+        let Ok(size) = image::image_dimensions(path) else {
             continue;
         };
         match &first {
-            None => first = Some((path, size)),
+            None => first = Some((path.clone(), size)),
             Some((p, s)) if *s != size => {
                 return Err(gcore::Error::config(
                     "size",
@@ -406,11 +406,11 @@ fn same_sizes(dir: &Path) -> gcore::Result<()> {
 }
 
 /// RGB when the folder's first image has colour, else grey.
-fn first_colour(dir: &Path) -> gcore::Result<Channels> {
-    let Some(first) = image_files(dir).into_iter().next() else {
+fn first_colour(files: &[PathBuf]) -> gcore::Result<Channels> {
+    let Some(first) = files.first() else {
         return Ok(Channels::Grey); // the folder reader reports it
     };
-    let image = gdata::folder::decode_file(&first)?;
+    let image = gdata::folder::decode_file(first)?;
     Ok(if image.color().has_color() {
         Channels::Rgb
     } else {
@@ -504,12 +504,51 @@ pub fn idx_test_images(
 ) -> gcore::Result<burn::tensor::Tensor<4>> {
     let (_, test) = args.idx_images(Split::Test, "scoring")?;
     let grey = IdxExamples::new(test, Transform::new().range(ValueRange::ZeroToOne));
-    let n = grey.len();
-    let mut loader = generative::data::Loader::new(grey, 500.min(n), 0)?.sequential();
-    let batches = (0..generative::core::BatchSource::batches_per_epoch(&loader) as u64)
-        .map(|i| Ok(generative::core::BatchSource::batch(&mut loader, i, device)?.data))
-        .collect::<gcore::Result<Vec<_>>>()?;
-    let flat = burn::tensor::Tensor::cat(batches, 0);
-    let m = flat.dims()[0];
-    Ok(flat.reshape([m, 1, 28, 28]))
+    Ok(first_images(Arc::new(grey), usize::MAX, device)?.0)
+}
+
+/// The first `n` examples (all of them when there are fewer) as
+/// `[n, c, h, w]` images on `device`, in order, with their labels (empty
+/// for an unlabelled set).
+///
+/// # Errors
+/// An example that cannot be read, or examples that are not images.
+pub fn first_images(
+    examples: Arc<dyn Examples>,
+    n: usize,
+    device: &burn::tensor::Device,
+) -> gcore::Result<(burn::tensor::Tensor<4>, Vec<i64>)> {
+    use generative::core::BatchSource;
+    let n = n.min(examples.len());
+    let [c, h, w]: [usize; 3] = examples.item_shape().try_into().map_err(|_| {
+        gcore::Error::config(
+            "dataset",
+            "its examples are not images [channels, height, width]",
+        )
+    })?;
+    // A batch size that divides n: the loader drops an epoch's last
+    // partial batch.
+    let batch = (1..=n.min(500))
+        .rev()
+        .find(|b| n.is_multiple_of(*b))
+        .unwrap_or(1);
+    let first = generative::data::Subset::new(Arc::new(examples), (0..n).collect());
+    let mut loader = generative::data::Loader::new(first, batch, 0)?.sequential();
+    let (mut parts, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..loader.batches_per_epoch() as u64 {
+        let b = loader.batch(i, device)?;
+        if let Some(l) = b.labels {
+            labels.extend(
+                l.into_data()
+                    .convert::<i64>()
+                    .try_into_vec::<i64>()
+                    .unwrap_or_default(),
+            );
+        }
+        parts.push(b.data);
+    }
+    Ok((
+        burn::tensor::Tensor::cat(parts, 0).reshape([n, c, h, w]),
+        labels,
+    ))
 }

@@ -108,3 +108,12 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
     );
     bin
 }
+
+/// Runs example `name` with `args` (no `$GEN_DEVICE`: its flags decide).
+pub fn run_example(name: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(example_binary(name))
+        .args(args)
+        .env_remove("GEN_DEVICE")
+        .output()
+        .unwrap()
+}
