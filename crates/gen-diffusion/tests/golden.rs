@@ -131,7 +131,7 @@ fn timesteps_match_every_spacing() {
 /// schedule, spacing, step count and prediction type.
 #[test]
 fn ddim_steps_match() {
-    use gen_diffusion::{Ddim, Prediction, PrevTimestep};
+    use gen_diffusion::{Ddim, PrevTimestep};
     let g = golden();
     let vec = |k: &str| -> Vec<f64> { serde_json::from_value(g[k].clone()).unwrap() };
     let (x, out, noise) = (vec("x"), vec("model_output"), vec("noise"));
@@ -145,11 +145,7 @@ fn ddim_steps_match() {
                 "linspace" => Spacing::Linspace,
                 _ => Spacing::Trailing,
             };
-            let prediction = match parts[2] {
-                "epsilon" => Prediction::Epsilon,
-                "v_prediction" => Prediction::V,
-                _ => Prediction::X0,
-            };
+            let prediction = prediction_of(parts[2]);
             let eta = if parts[3] == "eta1" { 1.0 } else { 0.0 };
             let schedule = NoiseSchedule::new(kind, 1000).unwrap();
             let ddim = Ddim::new(
@@ -166,22 +162,50 @@ fn ddim_steps_match() {
             let differs = (0..3).any(|i| ddim.landing(i) != compat.landing(i));
             assert_eq!(differs, spacing == Spacing::Linspace, "{key}");
             let expected: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-            let mut sample = x.clone();
-            for (i, want) in expected.iter().enumerate() {
-                sample = compat
-                    .coefficients(i)
-                    .unwrap()
-                    .apply_slice(&sample, &out, &noise);
-                for (k, (ours, theirs)) in sample.iter().zip(want).enumerate() {
-                    let what = format!("{name} {key} step {i}[{k}]");
-                    worst.check(*ours, *theirs, 1e-4, 1.0, &what);
-                }
-            }
+            let inputs = (&x[..], &out[..], &noise[..]);
+            check_steps(
+                &compat,
+                inputs,
+                &expected,
+                &mut worst,
+                &format!("{name} {key}"),
+            );
             checked += 1;
         }
     }
     assert_eq!(checked, 3 * 36);
     worst.report("DDIM steps");
+}
+
+/// diffusers' `prediction_type` names.
+fn prediction_of(name: &str) -> gen_diffusion::Prediction {
+    use gen_diffusion::Prediction;
+    match name {
+        "epsilon" => Prediction::Epsilon,
+        "v_prediction" => Prediction::V,
+        _ => Prediction::X0,
+    }
+}
+
+/// Runs DDIM from `x`, feeding `out` (and `noise`) at every step, and
+/// checks each step's sample against diffusers' `expected[i]`.
+fn check_steps(
+    ddim: &gen_diffusion::Ddim,
+    (x, out, noise): (&[f64], &[f64], &[f64]),
+    expected: &[Vec<f64>],
+    worst: &mut Worst,
+    what: &str,
+) {
+    let mut sample = x.to_vec();
+    for (i, want) in expected.iter().enumerate() {
+        sample = ddim
+            .coefficients(i)
+            .unwrap()
+            .apply_slice(&sample, out, noise);
+        for (k, (ours, theirs)) in sample.iter().zip(want).enumerate() {
+            worst.check(*ours, *theirs, 1e-4, 1.0, &format!("{what} step {i}[{k}]"));
+        }
+    }
 }
 
 fn spacing_of(name: &str) -> Spacing {
@@ -397,7 +421,7 @@ fn euler_steps_match() {
 /// differ from diffusers' `t - T / n` at every other step.
 #[test]
 fn ddim_at_an_uneven_training_length() {
-    use gen_diffusion::{Ddim, Prediction, PrevTimestep};
+    use gen_diffusion::{Ddim, PrevTimestep};
     let g: Value = serde_json::from_str(include_str!("golden/ddim-uneven.json")).unwrap();
     let base = golden();
     let vec = |k: &str| -> Vec<f64> { serde_json::from_value(base[k].clone()).unwrap() };
@@ -412,11 +436,7 @@ fn ddim_at_an_uneven_training_length() {
     let mut worst = Worst::default();
     for (key, v) in g["ddim"].as_object().unwrap() {
         let (prediction, eta) = key.split_once('/').unwrap();
-        let prediction = match prediction {
-            "epsilon" => Prediction::Epsilon,
-            "v_prediction" => Prediction::V,
-            _ => Prediction::X0,
-        };
+        let prediction = prediction_of(prediction);
         let eta = if eta == "eta1" { 1.0 } else { 0.0 };
         let schedule = NoiseSchedule::new(BetaSchedule::LINEAR, train).unwrap();
         let ddim = Ddim::new(schedule, steps, Spacing::Trailing, eta, prediction).unwrap();
@@ -437,22 +457,14 @@ fn ddim_at_an_uneven_training_length() {
 
         let expected: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(expected.len(), steps);
-        let mut sample = x.clone();
-        for (i, want) in expected.iter().enumerate() {
-            sample = compat
-                .coefficients(i)
-                .unwrap()
-                .apply_slice(&sample, &out, &noise);
-            for (k, (ours, theirs)) in sample.iter().zip(want).enumerate() {
-                worst.check(
-                    *ours,
-                    *theirs,
-                    1e-4,
-                    1.0,
-                    &format!("T=500 {key} step {i}[{k}]"),
-                );
-            }
-        }
+        let inputs = (&x[..], &out[..], &noise[..]);
+        check_steps(
+            &compat,
+            inputs,
+            &expected,
+            &mut worst,
+            &format!("T=500 {key}"),
+        );
     }
     worst.report("DDIM at T = 500, 7 trailing steps");
 }
