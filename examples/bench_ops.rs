@@ -23,6 +23,7 @@ use burn::tensor::activation::{leaky_relu, relu, silu, softmax, tanh};
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Parser;
 use generative::core::{self as gcore, Backend};
+use generative::nn;
 use serde_json::json;
 
 #[path = "../benches/reference/ddpm_unet.rs"]
@@ -95,6 +96,17 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// `burn-flex`, or `burn-flex+gen-kernels` where the convolutions run
+    /// gen-kernels' (the default on flex; `GEN_KERNELS=burn` turns it off).
+    fn implementation(&self) -> String {
+        let kernels = if generative::kernels::fast_path(&self.dev) {
+            "+gen-kernels"
+        } else {
+            ""
+        };
+        format!("burn-{}{kernels}", self.backend)
+    }
+
     fn wants(&self, name: &str) -> bool {
         name.contains(&self.filter)
     }
@@ -105,7 +117,7 @@ impl Ctx {
             "{}",
             json!({
                 "name": name,
-                "impl": format!("burn-{}", self.backend),
+                "impl": self.implementation(),
                 "threads": self.threads,
                 "fwd_ms": r(fwd),
                 "fwd_bwd_ms": r(fwd_bwd),
@@ -224,7 +236,7 @@ fn run(args: &Args) -> gcore::Result<()> {
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(d);
-            move |x| m.forward(x)
+            move |x| nn::conv2d(&m, x)
         });
     }
     // --- transposed k4 convolutions (DCGAN G, VAE decoder) ---
@@ -235,7 +247,7 @@ fn run(args: &Args) -> gcore::Result<()> {
                 .with_stride([2, 2])
                 .with_padding([1, 1])
                 .init(d);
-            move |x| m.forward(x)
+            move |x| nn::conv_transpose2d(&m, x)
         });
     }
     // --- 3x3 convolutions (UNet) ---
@@ -256,12 +268,12 @@ fn run(args: &Args) -> gcore::Result<()> {
                 .with_stride([stride, stride])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(d);
-            move |x| m.forward(x)
+            move |x| nn::conv2d(&m, x)
         });
     }
     cx.op("conv k1 32->64 [64,32,14,14]", [b, 32, 14, 14], |d| {
         let m = Conv2dConfig::new([32, 64], [1, 1]).init(d);
-        move |x| m.forward(x)
+        move |x| nn::conv2d(&m, x)
     });
 
     // --- UNet pieces ---

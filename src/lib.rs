@@ -39,6 +39,7 @@ pub use gen_data as data;
 pub use gen_diffusion as diffusion;
 pub use gen_eval as eval;
 pub use gen_gan as gan;
+pub use gen_kernels as kernels;
 pub use gen_nn as nn;
 pub use gen_vae as vae;
 

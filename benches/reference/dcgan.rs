@@ -62,8 +62,11 @@ impl RefGenerator {
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let b = z.dims()[0];
         let x = relu(self.fc.forward(z)).reshape([b, 128, 7, 7]);
-        let x = relu(self.bn1.forward(self.up1.forward(x)));
-        tanh(self.up2.forward(x))
+        let x = relu(
+            self.bn1
+                .forward(generative::nn::conv_transpose2d(&self.up1, x)),
+        );
+        tanh(generative::nn::conv_transpose2d(&self.up2, x))
     }
 }
 
@@ -98,8 +101,11 @@ impl RefDiscriminator {
 
     /// `x`: `[B, 1, 28, 28]` -> logits `[B, 1]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let h = leaky(self.c1.forward(x), self.leaky_as_relu);
-        let h = leaky(self.bn2.forward(self.c2.forward(h)), self.leaky_as_relu);
+        let h = leaky(generative::nn::conv2d(&self.c1, x), self.leaky_as_relu);
+        let h = leaky(
+            self.bn2.forward(generative::nn::conv2d(&self.c2, h)),
+            self.leaky_as_relu,
+        );
         self.head.forward(h.flatten(1, 3))
     }
 }

@@ -84,12 +84,12 @@ impl ResBlock {
 
     /// `x`: `[B, cin, H, W]`, `e`: `[B, 128]` -> `[B, cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>, e: Tensor<2>) -> Tensor<4> {
-        let h = self.c1.forward(silu(self.n1.forward(x.clone())));
+        let h = generative::nn::conv2d(&self.c1, silu(self.n1.forward(x.clone())));
         let [b, c, _, _] = h.dims();
         let h = h + self.t.forward(e).reshape([b, c, 1, 1]);
-        let h = self.c2.forward(silu(self.n2.forward(h)));
+        let h = generative::nn::conv2d(&self.c2, silu(self.n2.forward(h)));
         let x = match &self.skip {
-            Some(conv) => conv.forward(x),
+            Some(conv) => generative::nn::conv2d(conv, x),
             None => x,
         };
         h + x
@@ -118,10 +118,8 @@ impl Attn {
     /// `[B, c, H, W]` -> the same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let qkv = self
-            .qkv
-            .forward(self.n.forward(x.clone()))
-            .reshape([b, 3, c, h * w]);
+        let qkv =
+            generative::nn::conv2d(&self.qkv, self.n.forward(x.clone())).reshape([b, 3, c, h * w]);
         let part = |i: usize| qkv.clone().narrow(1, i, 1).reshape([b, c, h * w]);
         let (q, k, v) = (part(0), part(1), part(2));
         // a[b, i, j] = sum_c q[b, c, i] k[b, c, j]
@@ -129,7 +127,7 @@ impl Attn {
         let a = softmax(q.swap_dims(1, 2).matmul(k) * scale, 2);
         // o[b, c, i] = sum_j a[b, i, j] v[b, c, j]
         let o = v.matmul(a.swap_dims(1, 2)).reshape([b, c, h, w]);
-        x + self.proj.forward(o)
+        x + generative::nn::conv2d(&self.proj, o)
     }
 }
 
@@ -154,7 +152,7 @@ impl Up {
 
     /// `[B, c, H, W]` -> `[B, c, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(self.up.forward(x))
+        generative::nn::conv2d(&self.conv, self.up.forward(x))
     }
 }
 
@@ -211,9 +209,15 @@ impl ReferenceUNet {
         let e = self
             .temb2
             .forward(silu(self.temb1.forward(timestep_embedding(t, TDIM))));
-        let h1 = self.d1.forward(self.conv_in.forward(x), e.clone());
-        let h2 = self.d2.forward(self.ds1.forward(h1.clone()), e.clone());
-        let mut h = self.m1.forward(self.ds2.forward(h2.clone()), e.clone());
+        let h1 = self
+            .d1
+            .forward(generative::nn::conv2d(&self.conv_in, x), e.clone());
+        let h2 = self
+            .d2
+            .forward(generative::nn::conv2d(&self.ds1, h1.clone()), e.clone());
+        let mut h = self
+            .m1
+            .forward(generative::nn::conv2d(&self.ds2, h2.clone()), e.clone());
         if let Some(attn) = &self.attn {
             h = attn.forward(h);
         }
@@ -224,6 +228,6 @@ impl ReferenceUNet {
         let h = self
             .u1
             .forward(Tensor::cat(vec![self.us1.forward(h), h1], 1), e);
-        self.out_conv.forward(silu(self.out_norm.forward(h)))
+        generative::nn::conv2d(&self.out_conv, silu(self.out_norm.forward(h)))
     }
 }

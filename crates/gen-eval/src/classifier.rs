@@ -272,8 +272,8 @@ impl MnistClassifier {
 
     fn features_unchecked(&self, images: Tensor<4>) -> Tensor<2> {
         let x = (images - MNIST_MEAN) / MNIST_STD;
-        let x = self.pool.forward(relu(self.conv1.forward(x)));
-        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        let x = self.pool.forward(relu(gen_nn::conv2d(&self.conv1, x)));
+        let x = self.pool.forward(relu(gen_nn::conv2d(&self.conv2, x)));
         let x: Tensor<2> = x.flatten(1, 3);
         relu(self.fc1.forward(x))
     }

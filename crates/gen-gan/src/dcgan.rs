@@ -234,9 +234,9 @@ impl DcganGenerator {
         let [c, h, w] = self.start;
         let mut x = relu(self.project.forward(z)).reshape([n, c, h, w]);
         for (up, bn) in self.blocks.iter().zip(&self.norms) {
-            x = relu(bn.forward(up.forward(x)));
+            x = relu(bn.forward(gen_nn::conv_transpose2d(up, x)));
         }
-        tanh(self.to_image.forward(x))
+        tanh(gen_nn::conv_transpose2d(&self.to_image, x))
     }
 
     /// # Shapes

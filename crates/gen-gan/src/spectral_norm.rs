@@ -189,9 +189,7 @@ impl SpectralNorm {
     /// # Shapes
     /// As [`Conv2d::forward`].
     pub fn forward_conv2d(&self, layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-        let mut c = layer.clone();
-        c.weight = Param::initialized(layer.weight.id, self.conv2d_weight(layer));
-        c.forward(x)
+        gen_nn::conv2d_with_weight(layer, self.conv2d_weight(layer), x)
     }
 }
 
@@ -211,7 +209,7 @@ pub(crate) fn linear<const D: usize>(
 pub(crate) fn conv2d(layer: &Conv2d, norm: Option<&SpectralNorm>, x: Tensor<4>) -> Tensor<4> {
     match norm {
         Some(sn) => sn.forward_conv2d(layer, x),
-        None => layer.forward(x),
+        None => gen_nn::conv2d(layer, x),
     }
 }
 

@@ -12,7 +12,7 @@
 //! | [`resample`] | nearest-neighbour upsampling |
 //! | [`norm`] | normalisation + activation pairs ([`group_norm_silu`]) |
 //! | [`activation`] | [`leaky_relu`] with a fast backward |
-//! | [`conv`] | the convolution seam ([`conv2d`], [`conv3x3`]) where backend-aware kernels plug in |
+//! | [`conv`] | the convolution seam ([`conv2d`], [`conv_transpose2d`], [`conv3x3`]): gen-kernels on flex, burn elsewhere |
 //!
 //! The fast path is chosen here, at the block (candle's `use_flash_attn`,
 //! diffusers' attention dispatch): models call these functions and never
@@ -41,7 +41,7 @@ pub mod residual;
 
 pub use activation::leaky_relu;
 pub use attention::{KvCache, MultiHeadAttention, SpatialAttention, attend};
-pub use conv::{conv2d, conv3x3};
+pub use conv::{conv_transpose2d, conv2d, conv2d_with_weight, conv3x3};
 pub use embedding::{Conditioning, sinusoidal_embedding};
 pub use norm::group_norm_silu;
 pub use resample::upsample_nearest;

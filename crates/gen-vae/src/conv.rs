@@ -195,7 +195,7 @@ impl Vae for ConvVae {
         let b = x.dims()[0];
         let mut h: Tensor<4> = x.reshape([b, self.channels, self.image_size, self.image_size]);
         for conv in &self.encoder {
-            h = relu(conv.forward(h));
+            h = relu(gen_nn::conv2d(conv, h));
         }
         let h = with_condition(h.flatten(1, 3), condition);
         DiagonalGaussian::new(self.mean.forward(h.clone()), self.log_variance.forward(h))
@@ -208,7 +208,7 @@ impl Vae for ConvVae {
             h.reshape([b, self.bottom_channels, self.bottom_size, self.bottom_size]);
         let last = self.decoder.len() - 1;
         for (i, deconv) in self.decoder.iter().enumerate() {
-            h = deconv.forward(h);
+            h = gen_nn::conv_transpose2d(deconv, h);
             if i < last {
                 h = relu(h);
             }

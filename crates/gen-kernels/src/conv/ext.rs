@@ -1,0 +1,267 @@
+//! The seam: a burn backend extension whose operations run our kernels on
+//! burn-flex tensors, forward and (through a hand-written [`Backward`])
+//! backward under `Autodiff`.
+//!
+//! A transposed convolution `convT(x; w)` with `w: [cin_t, cout_t, kh, kw]`
+//! is the input gradient of the convolution `conv(., w)` that maps
+//! `[cout_t, ho, wo]` images to `[cin_t, h, w]` ones (its [`Geometry`] is
+//! built that way by the caller), so both operations share the three
+//! kernels of [`super::kernels`]:
+//!
+//! | | forward | input gradient | weight gradient |
+//! |---|---|---|---|
+//! | conv | `forward(x)` | `input_grad(dy)` | `weight_grad(x, dy)` |
+//! | convT | `input_grad(x)` | `forward(dy)` | `weight_grad(dy, x)` |
+
+use std::borrow::Cow;
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, ExtensionType, Flex, backend_extension};
+use burn::tensor::TensorData;
+use burn_flex::FlexTensor;
+
+use super::geom::Geometry;
+use super::kernels;
+
+/// Which of the two operations a [`Geometry`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `y = conv(x, w) + b`; the geometry maps x to y.
+    Conv,
+    /// `y = convT(x, w) + b`; the geometry maps y to x (the convolution
+    /// whose input gradient this is).
+    Transposed,
+}
+
+/// An optional bias across the extension boundary (the extension macro
+/// does not carry `Option` of a tensor).
+#[derive(ExtensionType)]
+pub enum Bias<B: Backend> {
+    /// A bias of one value per output channel.
+    With(FloatTensor<B>),
+    /// No bias.
+    Without,
+}
+
+impl<B: Backend> Bias<B> {
+    fn into_option(self) -> Option<FloatTensor<B>> {
+        match self {
+            Bias::With(b) => Some(b),
+            Bias::Without => None,
+        }
+    }
+}
+
+/// Convolutions by our kernels. Implemented for [`Flex`] and for
+/// `Autodiff<Flex>`; callers check the device first (see
+/// [`super::conv2d`]), because on any other backend the call panics.
+#[backend_extension(Flex, Autodiff)]
+pub trait FastConv: Backend {
+    /// `kind`'s forward pass with `x: [b, c, h, w]` and a weight of burn's
+    /// layout for that operation; `geometry` was computed from these
+    /// shapes and the options by the caller.
+    fn fast_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        #[extension_type] bias: Bias<Self>,
+        geometry: Geometry,
+        kind: Kind,
+    ) -> FloatTensor<Self>;
+}
+
+/// A contiguous f32 view of a flex tensor (copied only when it is strided).
+fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .expect("contiguous f32")
+                .to_vec(),
+        ),
+    }
+}
+
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The forward pass on flex.
+fn forward(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: Option<&FlexTensor>,
+    g: &Geometry,
+    kind: Kind,
+) -> FlexTensor {
+    let (x, w) = (values(x), values(w));
+    let b = b.map(values);
+    match kind {
+        Kind::Conv => {
+            let y = kernels::forward(g, &x, &w, b.as_deref());
+            tensor(y, [g.batch, g.cout, g.output[0], g.output[1]])
+        }
+        Kind::Transposed => {
+            let mut y = kernels::input_grad(g, &x, &w);
+            if let Some(b) = b.as_deref() {
+                kernels::add_bias(&mut y, b, g.input[0] * g.input[1]);
+            }
+            tensor(y, [g.batch, g.cin, g.input[0], g.input[1]])
+        }
+    }
+}
+
+impl FastConv for Flex {
+    fn fast_conv(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: Bias<Self>,
+        geometry: Geometry,
+        kind: Kind,
+    ) -> FlexTensor {
+        forward(&x, &weight, bias.into_option().as_ref(), &geometry, kind)
+    }
+}
+
+/// The backward step: gradients of x, the weight and (when `N == 3`) the
+/// bias, for whichever of them are tracked.
+#[derive(Debug)]
+struct FastConvBackward;
+
+impl<const N: usize> Backward<Flex, N> for FastConvBackward {
+    type State = (FlexTensor, FlexTensor, Geometry, Kind);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w, g, kind) = ops.state;
+        let (dy, x_values, w_values) = (values(&grad), values(&x), values(&w));
+        let [node_x, node_w, node_b] = [0, 1, 2].map(|i| ops.parents.get(i).cloned().flatten());
+        let k_shape = [g.cout, g.cin, g.kernel[0], g.kernel[1]];
+        match kind {
+            Kind::Conv => {
+                if let Some(node) = node_x {
+                    let dx = kernels::input_grad(&g, &dy, &w_values);
+                    grads.register::<Flex>(
+                        node.id,
+                        tensor(dx, [g.batch, g.cin, g.input[0], g.input[1]]),
+                    );
+                }
+                if let Some(node) = node_w {
+                    let dw = kernels::weight_grad(&g, &x_values, &dy);
+                    grads.register::<Flex>(node.id, tensor(dw, k_shape));
+                }
+                if let Some(node) = node_b {
+                    grads.register::<Flex>(
+                        node.id,
+                        tensor(kernels::channel_sums(&dy, g.cout, g.p()), [g.cout]),
+                    );
+                }
+            }
+            Kind::Transposed => {
+                let plane = g.input[0] * g.input[1];
+                if let Some(node) = node_x {
+                    let dx = kernels::forward(&g, &dy, &w_values, None);
+                    grads.register::<Flex>(
+                        node.id,
+                        tensor(dx, [g.batch, g.cout, g.output[0], g.output[1]]),
+                    );
+                }
+                if let Some(node) = node_w {
+                    let dw = kernels::weight_grad(&g, &dy, &x_values);
+                    grads.register::<Flex>(node.id, tensor(dw, k_shape));
+                }
+                if let Some(node) = node_b {
+                    grads.register::<Flex>(
+                        node.id,
+                        tensor(kernels::channel_sums(&dy, g.cin, plane), [g.cin]),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
+    fn fast_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Bias<Self>,
+        geometry: Geometry,
+        kind: Kind,
+    ) -> FloatTensor<Self> {
+        let state = |x: &FloatTensor<Self>, w: &FloatTensor<Self>| {
+            (x.primitive().clone(), w.primitive().clone(), geometry, kind)
+        };
+        match bias.into_option() {
+            Some(bias) => {
+                match FastConvBackward
+                    .prepare::<C>([x.node(), weight.node(), bias.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => {
+                        let y = forward(
+                            x.primitive(),
+                            weight.primitive(),
+                            Some(bias.primitive()),
+                            &geometry,
+                            kind,
+                        );
+                        prep.finish(state(&x, &weight), y)
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(forward(
+                        x.primitive(),
+                        weight.primitive(),
+                        Some(bias.primitive()),
+                        &geometry,
+                        kind,
+                    )),
+                }
+            }
+            None => {
+                match FastConvBackward
+                    .prepare::<C>([x.node(), weight.node()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => {
+                        let y = forward(x.primitive(), weight.primitive(), None, &geometry, kind);
+                        prep.finish(state(&x, &weight), y)
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(forward(
+                        x.primitive(),
+                        weight.primitive(),
+                        None,
+                        &geometry,
+                        kind,
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// Runs [`FastConv::fast_conv`] on the tensors' dispatch primitives.
+pub(super) fn run(
+    x: burn::tensor::Tensor<4>,
+    weight: burn::tensor::Tensor<4>,
+    bias: Option<burn::tensor::Tensor<1>>,
+    geometry: Geometry,
+    kind: Kind,
+) -> burn::tensor::Tensor<4> {
+    use burn::backend::Dispatch;
+    burn::tensor::Tensor::from_dispatch(<Dispatch as FastConv>::fast_conv(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        match bias {
+            Some(b) => Bias::With(b.into_dispatch()),
+            None => Bias::Without,
+        },
+        geometry,
+        kind,
+    ))
+}

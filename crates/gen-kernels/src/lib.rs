@@ -1,0 +1,61 @@
+//! CPU kernels of the generative family, behind burn's backend-extension
+//! seam.
+//!
+//! [`conv2d`] and [`conv_transpose2d`] have the signatures and semantics of
+//! burn's functional operations. On a burn-flex device (plain or autodiff)
+//! with f32 tensors and one group they run this crate's kernels: receptive
+//! fields (`im2col`) and one matrix product per image through the `gemm`
+//! crate's AVX-512 / AVX2 micro-kernels (chosen at run time), forward and,
+//! under autodiff, a hand-written backward (input, weight and bias
+//! gradients). Everywhere else (ndarray, wgpu, cuda, f16, groups) they are
+//! burn's own operations, so nothing changes there.
+//!
+//! Models do not call these directly: gen-nn's layers do (`gen_nn::conv2d`,
+//! `gen_nn::conv_transpose2d`), keeping burn's `Conv2d` / `ConvTranspose2d`
+//! modules, their parameter names and shapes, so checkpoints and PyTorch
+//! exports are unchanged.
+//!
+//! Set `GEN_KERNELS=burn` in the environment to run burn's kernels on flex
+//! too (for A/B measurements; read once per process).
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution, Tensor};
+//! use burn::tensor::ops::ConvOptions;
+//!
+//! let device = Device::flex();
+//! let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Default, &device);
+//! let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
+//! let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+//! let ours = gen_kernels::conv2d(x.clone(), w.clone(), None, options.clone());
+//! let burns = burn::tensor::module::conv2d(x, w, None, options);
+//! assert_eq!(ours.dims(), [2, 4, 8, 8]);
+//! let diff: f32 = (ours - burns).abs().max().into_scalar();
+//! assert!(diff < 1e-4);
+//! ```
+
+mod conv;
+#[cfg(feature = "flex")]
+mod gemm;
+
+#[cfg(feature = "flex")]
+pub use conv::geom::Geometry;
+pub use conv::{conv_transpose2d, conv2d};
+
+use burn::tensor::Device;
+
+/// Whether this crate's kernels run on `device`: a flex device (or an
+/// autodiff one over flex), the `flex` feature compiled in, and
+/// `GEN_KERNELS` not set to `burn`.
+pub fn fast_path(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ENABLED.get_or_init(|| std::env::var("GEN_KERNELS").map_or(true, |v| v != "burn"))
+            && device.clone().inner() == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
