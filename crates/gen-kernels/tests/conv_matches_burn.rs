@@ -260,41 +260,45 @@ fn non_finite_inputs_propagate_as_burn_does() {
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    let device = Device::flex().autodiff();
-    let x = Tensor::<4>::random([9, 16, 12, 12], Distribution::Normal(0.0, 1.0), &device);
-    let w = Tensor::<4>::random([24, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device);
-    let b = Tensor::<1>::random([24], Distribution::Normal(0.0, 1.0), &device);
-    let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("pool");
-        pool.install(|| {
-            let (x, w, b) = (
-                x.clone().require_grad(),
-                w.clone().require_grad(),
-                b.clone().require_grad(),
-            );
-            let y = gen_kernels::conv2d(x.clone(), w.clone(), Some(b.clone()), o.clone());
-            let grads = (y.clone() * y.clone()).sum().backward();
-            let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().expect("f32");
-            (
-                v(y.inner()),
-                v(x.grad(&grads).expect("dx")),
-                v(w.grad(&grads).expect("dw")),
-                b.grad(&grads)
-                    .expect("db")
-                    .into_data()
-                    .try_into_vec::<f32>()
-                    .expect("f32"),
-            )
-        })
-    };
-    let one = run(1);
-    assert_eq!(one, run(2), "2 threads");
-    assert_eq!(one, run(3), "3 threads");
-    assert_eq!(one, run(1), "again");
+    // Batch 9: images spread over the workers; batch 1: one image whose
+    // products split themselves over the pool.
+    for batch in [9, 1] {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([batch, 16, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([24, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<1>::random([24], Distribution::Normal(0.0, 1.0), &device);
+        let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let (x, w, b) = (
+                    x.clone().require_grad(),
+                    w.clone().require_grad(),
+                    b.clone().require_grad(),
+                );
+                let y = gen_kernels::conv2d(x.clone(), w.clone(), Some(b.clone()), o.clone());
+                let grads = (y.clone() * y.clone()).sum().backward();
+                let v = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().expect("f32");
+                (
+                    v(y.inner()),
+                    v(x.grad(&grads).expect("dx")),
+                    v(w.grad(&grads).expect("dw")),
+                    b.grad(&grads)
+                        .expect("db")
+                        .into_data()
+                        .try_into_vec::<f32>()
+                        .expect("f32"),
+                )
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2), "batch {batch}, 2 threads");
+        assert_eq!(one, run(3), "batch {batch}, 3 threads");
+        assert_eq!(one, run(1), "batch {batch}, again");
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The three products of a convolution, over a whole batch of contiguous
 //! NCHW f32 images: the forward pass, the input gradient and the weight
-//! gradient (bias gradient alongside). Transposed convolutions are these
+//! gradient (and the per-channel sums that are the bias gradient). Transposed convolutions are these
 //! same three with the roles of input and output exchanged (see
 //! [`super::ext`]).
 //!
@@ -25,9 +25,12 @@ fn per_image_parallel(batch: usize) -> bool {
     batch >= rayon::current_num_threads()
 }
 
-/// Runs `f(image index, scratch, output chunk)` for every image, in
-/// parallel where the batch is large enough; `scratch` holds `scratch_len`
-/// values and is reused between images of one worker.
+/// Runs `f(image index, scratch, output chunk, threads)` for every image,
+/// spread over rayon's workers where the batch is large enough (then
+/// `threads` is false: one product per worker), else one image after the
+/// other with `threads` true (each product splits its output columns over
+/// the pool, which does not change any sum). `scratch` holds
+/// `scratch_len` values and is reused between images of one worker.
 fn for_each_image(
     out: &mut [f32],
     chunk: usize,
