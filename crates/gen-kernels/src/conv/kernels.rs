@@ -53,20 +53,31 @@ fn for_each_image(
     }
 }
 
+/// Values of the `im2col` buffer one worker needs (none when pointwise).
+fn scratch_len(g: &Geometry) -> usize {
+    if g.is_pointwise() { 0 } else { g.k() * g.p() }
+}
+
+/// The receptive-field matrix `[K, P]` of one image: the image itself for
+/// a pointwise convolution, else `im2col` into `scratch`.
+fn receptive_fields<'a>(g: &Geometry, image: &'a [f32], scratch: &'a mut [f32]) -> &'a [f32] {
+    if g.is_pointwise() {
+        image
+    } else {
+        g.im2col(image, scratch);
+        scratch
+    }
+}
+
 /// `y = conv(x, weight) + bias`: `x: [b, cin, h, w]`, `weight: [cout, K]`,
 /// `bias: [cout]`; returns `[b, cout, ho, wo]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0.0f32; g.batch * g.output_len()];
-    let scratch = if g.is_pointwise() { 0 } else { k * p };
+    let scratch = scratch_len(g);
     for_each_image(&mut y, g.output_len(), scratch, |i, cols, out, threads| {
         let image = &x[i * g.input_len()..(i + 1) * g.input_len()];
-        let cols: &[f32] = if g.is_pointwise() {
-            image
-        } else {
-            g.im2col(image, cols);
-            cols
-        };
+        let cols = receptive_fields(g, image, cols);
         if let Some(bias) = bias {
             for (line, b) in out.chunks_mut(p).zip(bias) {
                 line.fill(*b);
@@ -88,7 +99,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
 pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0.0f32; g.batch * g.input_len()];
-    let scratch = if g.is_pointwise() { 0 } else { k * p };
+    let scratch = scratch_len(g);
     for_each_image(&mut dx, g.input_len(), scratch, |i, cols, out, threads| {
         let grad = &dy[i * g.output_len()..(i + 1) * g.output_len()];
         let w_t = View::transposed(k, g.cout);
@@ -123,19 +134,14 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     // One partial [cout, K] gradient per group of images, each summed
     // image by image in order.
     let mut partials = vec![0.0f32; groups.max(1) * wlen];
-    let scratch = if g.is_pointwise() { 0 } else { k * p };
+    let scratch = scratch_len(g);
     let parallel = per_image_parallel(groups);
     let group = |gi: usize, cols: &mut [f32], dw: &mut [f32]| {
         let first = gi * IMAGES_PER_PARTIAL;
         for (n, i) in (first..(first + IMAGES_PER_PARTIAL).min(g.batch)).enumerate() {
             let image = &x[i * g.input_len()..(i + 1) * g.input_len()];
             let grad = &dy[i * g.output_len()..(i + 1) * g.output_len()];
-            let cols: &[f32] = if g.is_pointwise() {
-                image
-            } else {
-                g.im2col(image, cols);
-                cols
-            };
+            let cols = receptive_fields(g, image, cols);
             let (dw_v, dy_v, cols_t) = (
                 View::row_major(g.cout, k),
                 View::row_major(g.cout, p),
