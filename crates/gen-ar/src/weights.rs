@@ -11,13 +11,14 @@
 //!   checkpoint dict such as `ckpt.pt`'s `model`, or safetensors): the same
 //!   names, with `nn.Linear` weights `[out, in]`, transposed on the way in;
 //!   a tied `lm_head.weight` is the token embedding and is checked to be.
+//!   [`save_nanogpt`] writes this form (as safetensors).
 //!
 //! Loading is all or nothing: every tensor the model needs must be there
 //! with its shape, and no other tensor may be, or nothing is copied and the
 //! error lists every problem by name.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
@@ -298,12 +299,44 @@ pub fn save_hf(model: &Gpt, dir: &Path) -> Result<()> {
     let config_path = dir.join("config.json");
     let text = serde_json::to_vec_pretty(&config).expect("a config serialises");
     std::fs::write(&config_path, text).map_err(|e| weights_error(&config_path, e.to_string()))?;
+    write_safetensors(model, Layout::HuggingFace, &dir.join("model.safetensors"))
+}
+
+/// Writes `model` as nanoGPT's `state_dict` in a safetensors file: nanoGPT's
+/// names (`transformer.` before all but the head), `nn.Linear` weights
+/// `[out, in]`, and `lm_head.weight` present even when tied (nanoGPT's
+/// `state_dict` lists the shared tensor under both names), so that
+/// `GPT(config).load_state_dict(safetensors.torch.load_file(file))` takes it
+/// with `strict=True` (nanoGPT with `bias=True`, its default). [`load`]
+/// with [`Layout::NanoGpt`] reads it back.
+///
+/// # Errors
+/// [`ArError::Weights`] when the file cannot be written.
+pub fn save_nanogpt(model: &Gpt, file: &Path) -> Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| weights_error(dir, e.to_string()))?;
+    }
+    write_safetensors(model, Layout::NanoGpt, file)
+}
+
+/// Every float parameter of `model` in `layout`'s names and shapes, as one
+/// safetensors file (PyTorch's `format: pt` metadata).
+fn write_safetensors(model: &Gpt, layout: Layout, file: &Path) -> Result<()> {
     let mut collect = Collect {
         path: Vec::new(),
         out: Vec::new(),
+        layout,
     };
     model.visit(&mut collect);
-    let views: Vec<(String, Vec<usize>, Vec<u8>)> = collect.out;
+    let mut views: Vec<(String, Vec<usize>, Vec<u8>)> = collect.out;
+    if layout == Layout::NanoGpt && model.config.tie_weights {
+        let wte = views
+            .iter()
+            .find(|(name, _, _)| name == "transformer.wte.weight")
+            .cloned()
+            .map(|(_, shape, bytes)| ("lm_head.weight".to_owned(), shape, bytes));
+        views.extend(wte);
+    }
     let tensors = views
         .iter()
         .map(|(name, shape, bytes)| {
@@ -311,20 +344,20 @@ pub fn save_hf(model: &Gpt, dir: &Path) -> Result<()> {
                 .map(|v| (name.clone(), v))
         })
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| weights_error(dir, e.to_string()))?;
-    let file: PathBuf = dir.join("model.safetensors");
+        .map_err(|e| weights_error(file, e.to_string()))?;
     let metadata = Some(std::collections::HashMap::from([(
         "format".to_string(),
         "pt".to_string(),
     )]));
-    safetensors::serialize_to_file(tensors, metadata, &file)
-        .map_err(|e| weights_error(&file, e.to_string()))
+    safetensors::serialize_to_file(tensors, metadata, file)
+        .map_err(|e| weights_error(file, e.to_string()))
 }
 
-/// Every float parameter under its Hugging Face name and layout, as bytes.
+/// Every float parameter under its file name and layout, as bytes.
 struct Collect {
     path: Vec<String>,
     out: Vec<(String, Vec<usize>, Vec<u8>)>,
+    layout: Layout,
 }
 
 impl burn::module::ModuleVisitor for Collect {
@@ -345,7 +378,7 @@ impl burn::module::ModuleVisitor for Collect {
             .convert::<f32>()
             .try_into_vec()
             .unwrap_or_default();
-        if transposed(&key, Layout::HuggingFace) && shape.len() == 2 {
+        if transposed(&key, self.layout) && shape.len() == 2 {
             values = transpose(shape[0], shape[1], &values);
             shape.swap(0, 1);
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use burn::store::{ModuleStore, SafetensorsStore, bridge};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use gen_ar::weights::{Layout, load, load_hf, save_hf};
+use gen_ar::weights::{Layout, load, load_hf, save_hf, save_nanogpt};
 use gen_ar::{ArError, Gpt};
 
 fn fixtures() -> PathBuf {
@@ -86,7 +86,26 @@ fn hugging_face_and_nanogpt_weights_give_pytorchs_logits() {
     let (ids, _, _) = io(&dev);
     assert_eq!(
         hf.forward(ids.clone()).into_data(),
-        again.forward(ids).into_data()
+        again.forward(ids.clone()).into_data()
+    );
+
+    // And as nanoGPT's state_dict: its names and layouts, the tied head
+    // under both names, read back exactly.
+    let file = dir.path().join("nanogpt.safetensors");
+    save_nanogpt(&hf, &file).unwrap();
+    let mut store = SafetensorsStore::from_file(&file);
+    let names = store.get_all_tensors().unwrap().clone();
+    assert!(names.contains_key("lm_head.weight") && names.contains_key("transformer.wte.weight"));
+    let c_attn = bridge::into_data(names["transformer.h.0.attn.c_attn.weight"].clone()).unwrap();
+    assert_eq!(
+        c_attn.shape().to_vec(),
+        [3 * 48, 48],
+        "nn.Linear's [out, in]"
+    );
+    let back = load(hf.config.init(&dev).unwrap(), &file, Layout::NanoGpt, None).unwrap();
+    assert_eq!(
+        hf.forward(ids.clone()).into_data(),
+        back.forward(ids).into_data()
     );
 }
 
@@ -141,15 +160,15 @@ fn weights_that_do_not_fit_are_listed_and_bad_files_are_errors() {
 }
 
 /// With `GPT2_EXPORT_DIR` set, writes the fixture model through
-/// [`save_hf`] there, for `make_gpt2_fixtures.py --check DIR`.
+/// [`save_hf`] there and through [`save_nanogpt`] as
+/// `nanogpt.safetensors` in it, for `make_gpt2_fixtures.py --check DIR`
+/// (and `--check-nanogpt DIR/nanogpt.safetensors NANOGPT_MODEL_PY`).
 #[test]
 fn export_for_transformers_when_asked() {
     if let Some(dir) = std::env::var_os("GPT2_EXPORT_DIR") {
         let dev = Device::flex();
-        save_hf(
-            &load_hf(&fixtures().join("hf"), &dev).unwrap(),
-            Path::new(&dir),
-        )
-        .unwrap();
+        let model = load_hf(&fixtures().join("hf"), &dev).unwrap();
+        save_hf(&model, Path::new(&dir)).unwrap();
+        save_nanogpt(&model, &Path::new(&dir).join("nanogpt.safetensors")).unwrap();
     }
 }

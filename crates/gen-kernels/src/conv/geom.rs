@@ -106,81 +106,118 @@ impl Geometry {
         (lo.min(out), hi.min(out).max(lo.min(out)))
     }
 
-    /// Visits every (row of `cols`, output row) pair with the input row it
-    /// reads (`None` in the padding) and the valid output columns.
-    fn for_each_line(&self, mut f: impl FnMut(usize, usize, Option<usize>, (usize, usize), usize)) {
+    /// For tap `(ky, kx)`: the output rows and columns that read inside
+    /// the image, and the input offset (row, column) of output (0, 0)
+    /// (possibly negative: in the padding).
+    fn tap(&self, ky: usize, kx: usize) -> Tap {
+        let (ty, tx) = (ky * self.dilation[0], kx * self.dilation[1]);
+        Tap {
+            rows: self.valid(0, ty),
+            cols: self.valid(1, tx),
+            y0: ty as isize - self.pad[0] as isize,
+            x0: tx as isize - self.pad[1] as isize,
+        }
+    }
+
+    /// The taps of the kernel in row-major order, each with the output
+    /// range it reads inside the image (the same for every channel).
+    fn taps(&self) -> Vec<Tap> {
         let [kh, kw] = self.kernel;
-        let [ho, _] = self.output;
-        let [h, w] = self.input;
-        for ci in 0..self.cin {
-            for ky in 0..kh {
-                let ty = ky * self.dilation[0];
-                let (y_lo, y_hi) = self.valid(0, ty);
-                for kx in 0..kw {
-                    let tx = kx * self.dilation[1];
-                    let cols_x = self.valid(1, tx);
-                    let row = (ci * kh + ky) * kw + kx;
-                    for oy in 0..ho {
-                        let iy = (oy >= y_lo && oy < y_hi)
-                            .then(|| ci * h * w + (oy * self.stride[0] + ty - self.pad[0]) * w);
-                        f(row, oy, iy, cols_x, tx);
+        (0..kh * kw).map(|t| self.tap(t / kw, t % kw)).collect()
+    }
+
+    /// Fills `cols: [K, P]` with the receptive fields of one image `x`.
+    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+        debug_assert_eq!(cols.len(), self.k() * self.p());
+        self.im2col_strided(x, cols, self.p());
+    }
+
+    /// As [`im2col`](Self::im2col), row `r` written at
+    /// `cols[r * row_stride..][..P]`: several images side by side in one
+    /// `[K, n * P]` matrix (image `j` at column offset `j * P` of `cols`).
+    pub fn im2col_strided(&self, x: &[f32], cols: &mut [f32], row_stride: usize) {
+        let ([h, w], [ho, wo], p) = (self.input, self.output, self.p());
+        let [sy, sx] = self.stride;
+        debug_assert_eq!(x.len(), self.input_len());
+        let taps = self.taps();
+        let mut r = 0;
+        for plane in x.chunks_exact(h * w) {
+            for t in &taps {
+                let row = &mut cols[r * row_stride..r * row_stride + p];
+                r += 1;
+                let ((y_lo, y_hi), (lo, hi)) = (t.rows, t.cols);
+                // One clear of the whole row where the tap meets padding
+                // (cheaper than clearing the short pieces of each line).
+                if y_lo > 0 || y_hi < ho || lo > 0 || hi < wo {
+                    row.fill(0.0);
+                }
+                if lo >= hi {
+                    continue;
+                }
+                let first = (lo as isize * sx as isize + t.x0) as usize;
+                let n = hi - lo;
+                let span = (n - 1) * sx + 1;
+                for (oy, line) in (y_lo..y_hi).zip(row[y_lo * wo..y_hi * wo].chunks_exact_mut(wo)) {
+                    let start = (oy as isize * sy as isize + t.y0) as usize * w + first;
+                    let src = &plane[start..start + span];
+                    let dst = &mut line[lo..hi];
+                    if sx == 1 {
+                        dst.copy_from_slice(src);
+                    } else {
+                        for (j, o) in dst.iter_mut().enumerate() {
+                            *o = src[j * sx];
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Fills `cols: [K, P]` with the receptive fields of one image `x`.
-    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
-        let [_, wo] = self.output;
-        let (p, sx, pad) = (self.p(), self.stride[1], self.pad[1]);
-        debug_assert_eq!(x.len(), self.input_len());
-        debug_assert_eq!(cols.len(), self.k() * p);
-        self.for_each_line(|row, oy, iy, (lo, hi), tx| {
-            let line = &mut cols[row * p + oy * wo..row * p + (oy + 1) * wo];
-            let Some(base) = iy else {
-                line.fill(0.0);
-                return;
-            };
-            line[..lo].fill(0.0);
-            line[hi..].fill(0.0);
-            if lo < hi {
-                let start = base + lo * sx + tx - pad;
-                if sx == 1 {
-                    line[lo..hi].copy_from_slice(&x[start..start + (hi - lo)]);
-                } else {
-                    for (o, v) in line[lo..hi].iter_mut().zip(x[start..].iter().step_by(sx)) {
-                        *o = *v;
-                    }
-                }
-            }
-        });
-    }
-
     /// Adds `cols: [K, P]` back onto one image `x` (the adjoint of
     /// [`im2col`](Self::im2col)); `x` is not cleared first.
     pub fn col2im(&self, cols: &[f32], x: &mut [f32]) {
-        let [_, wo] = self.output;
-        let (p, sx, pad) = (self.p(), self.stride[1], self.pad[1]);
+        let ([h, w], [_, wo], p) = (self.input, self.output, self.p());
+        let [sy, sx] = self.stride;
         debug_assert_eq!(x.len(), self.input_len());
         debug_assert_eq!(cols.len(), self.k() * p);
-        self.for_each_line(|row, oy, iy, (lo, hi), tx| {
-            let (Some(base), true) = (iy, lo < hi) else {
-                return;
-            };
-            let line = &cols[row * p + oy * wo + lo..row * p + oy * wo + hi];
-            let start = base + lo * sx + tx - pad;
-            if sx == 1 {
-                for (o, v) in x[start..start + (hi - lo)].iter_mut().zip(line) {
-                    *o += *v;
+        let taps = self.taps();
+        let mut rows = cols.chunks_exact(p);
+        for plane in x.chunks_exact_mut(h * w) {
+            for t in &taps {
+                let row = rows.next().expect("K rows");
+                let ((y_lo, y_hi), (lo, hi)) = (t.rows, t.cols);
+                if lo >= hi {
+                    continue;
                 }
-            } else {
-                for (o, v) in x[start..].iter_mut().step_by(sx).zip(line) {
-                    *o += *v;
+                let first = (lo as isize * sx as isize + t.x0) as usize;
+                let n = hi - lo;
+                let span = (n - 1) * sx + 1;
+                for (oy, line) in (y_lo..y_hi).zip(row[y_lo * wo..y_hi * wo].chunks_exact(wo)) {
+                    let start = (oy as isize * sy as isize + t.y0) as usize * w + first;
+                    let dst = &mut plane[start..start + span];
+                    let src = &line[lo..hi];
+                    if sx == 1 {
+                        for (o, v) in dst.iter_mut().zip(src) {
+                            *o += *v;
+                        }
+                    } else {
+                        for (j, v) in src.iter().enumerate() {
+                            dst[j * sx] += *v;
+                        }
+                    }
                 }
             }
-        });
+        }
     }
+}
+
+/// Where one kernel tap reads: the output rows and columns whose input
+/// lies inside the image, and the input position of output (0, 0).
+struct Tap {
+    rows: (usize, usize),
+    cols: (usize, usize),
+    y0: isize,
+    x0: isize,
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! a fixed order, so every result is the same whatever the thread count
 //! or timing.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use super::geom::Geometry;
@@ -25,12 +27,34 @@ fn per_image_parallel(batch: usize) -> bool {
     batch >= rayon::current_num_threads()
 }
 
+thread_local! {
+    /// Each thread's receptive-field buffer, kept between calls: a fresh
+    /// one per call cost page faults and zeroing (7 % of a DCGAN step).
+    /// It grows to the largest `K * P` the thread has met (a few MB).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `len` values of this thread's scratch buffer (a fresh
+/// one if the buffer is in use further up this thread's stack, which a
+/// work-stealing wait could cause).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+            f(&mut buffer[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
 /// Runs `f(image index, scratch, output chunk, threads)` for every image,
 /// spread over rayon's workers where the batch is large enough (then
 /// `threads` is false: one product per worker), else one image after the
 /// other with `threads` true (each product splits its output columns over
 /// the pool, which does not change any sum). `scratch` holds
-/// `scratch_len` values and is reused between images of one worker.
+/// `scratch_len` values of the worker's own buffer.
 fn for_each_image(
     out: &mut [f32],
     chunk: usize,
@@ -41,15 +65,15 @@ fn for_each_image(
         return;
     }
     if per_image_parallel(out.len() / chunk) {
-        out.par_chunks_mut(chunk).enumerate().for_each_init(
-            || vec![0.0f32; scratch_len],
-            |scratch, (i, o)| f(i, scratch, o, false),
-        );
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, o)| with_scratch(scratch_len, |scratch| f(i, scratch, o, false)));
     } else {
-        let mut scratch = vec![0.0f32; scratch_len];
-        for (i, o) in out.chunks_mut(chunk).enumerate() {
-            f(i, &mut scratch, o, true);
-        }
+        with_scratch(scratch_len, |scratch| {
+            for (i, o) in out.chunks_mut(chunk).enumerate() {
+                f(i, scratch, o, true);
+            }
+        });
     }
 }
 
@@ -126,43 +150,67 @@ pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
 }
 
 /// The gradient with respect to the weight (`[cout, K]`) of
-/// `<dy, conv(x, weight)>`: `sum_b dy_b * cols_b^T`.
+/// `<dy, conv(x, weight)>`: `sum_b dy_b * cols_b^T`, as one product per
+/// fixed group of images (`[cout, n P] x [n P, K]`: a long inner
+/// dimension, 1.3-1.7x faster than a product per image), the groups'
+/// partial sums added in order.
 pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let wlen = g.cout * k;
     let groups = g.batch.div_ceil(IMAGES_PER_PARTIAL);
-    // One partial [cout, K] gradient per group of images, each summed
-    // image by image in order.
     let mut partials = vec![0.0f32; groups.max(1) * wlen];
-    let scratch = scratch_len(g);
-    let parallel = per_image_parallel(groups);
-    let group = |gi: usize, cols: &mut [f32], dw: &mut [f32]| {
-        let first = gi * IMAGES_PER_PARTIAL;
-        for (n, i) in (first..(first + IMAGES_PER_PARTIAL).min(g.batch)).enumerate() {
-            let image = &x[i * g.input_len()..(i + 1) * g.input_len()];
-            let grad = &dy[i * g.output_len()..(i + 1) * g.output_len()];
-            let cols = receptive_fields(g, image, cols);
-            let (dw_v, dy_v, cols_t) = (
-                View::row_major(g.cout, k),
-                View::row_major(g.cout, p),
-                View::transposed(p, k),
-            );
-            matmul((dw, dw_v), (grad, dy_v), (cols, cols_t), n > 0, !parallel);
-        }
-    };
-    if wlen == 0 {
+    if wlen == 0 || p == 0 {
+        partials.truncate(wlen);
         return partials;
     }
-    if parallel {
-        partials.par_chunks_mut(wlen).enumerate().for_each_init(
-            || vec![0.0f32; scratch],
-            |cols, (gi, dw)| group(gi, cols, dw),
-        );
-    } else {
-        let mut cols = vec![0.0f32; scratch];
-        for (gi, dw) in partials.chunks_mut(wlen).enumerate() {
-            group(gi, &mut cols, dw);
+    let width = IMAGES_PER_PARTIAL * p;
+    // Per worker: the group's receptive fields [K, n P], then its output
+    // gradients gathered into [cout, n P].
+    let scratch = (k + g.cout) * width;
+    let parallel = per_image_parallel(groups);
+    let group = |gi: usize, buffer: &mut [f32], dw: &mut [f32]| {
+        let (cols, grads) = buffer.split_at_mut(k * width);
+        let images = gi * IMAGES_PER_PARTIAL..((gi + 1) * IMAGES_PER_PARTIAL).min(g.batch);
+        let n = images.len();
+        for (j, i) in images.enumerate() {
+            let image = &x[i * g.input_len()..(i + 1) * g.input_len()];
+            g.im2col_strided(image, &mut cols[j * p..], width);
+            let grad = &dy[i * g.output_len()..(i + 1) * g.output_len()];
+            for (co, line) in grad.chunks_exact(p).enumerate() {
+                grads[co * width + j * p..co * width + (j + 1) * p].copy_from_slice(line);
+            }
         }
+        let dy_v = View {
+            rows: g.cout,
+            cols: n * p,
+            row_stride: width,
+            col_stride: 1,
+        };
+        let cols_t = View {
+            rows: n * p,
+            cols: k,
+            row_stride: 1,
+            col_stride: width,
+        };
+        matmul(
+            (dw, View::row_major(g.cout, k)),
+            (grads, dy_v),
+            (cols, cols_t),
+            false,
+            !parallel,
+        );
+    };
+    if parallel {
+        partials
+            .par_chunks_mut(wlen)
+            .enumerate()
+            .for_each(|(gi, dw)| with_scratch(scratch, |buffer| group(gi, buffer, dw)));
+    } else {
+        with_scratch(scratch, |buffer| {
+            for (gi, dw) in partials.chunks_mut(wlen).enumerate() {
+                group(gi, buffer, dw);
+            }
+        });
     }
     // The partials, summed in group order.
     let (total, rest) = partials.split_at_mut(wlen);
