@@ -314,3 +314,21 @@ fn other_backends_and_groups_run_burns_operation() {
     let y = gen_kernels::conv2d(x.clone(), w.clone(), None, o.clone());
     assert_eq!(rel(y, module::conv2d(x, w, None, o)), 0.0);
 }
+
+#[test]
+fn inconsistent_shapes_are_burns_to_report() {
+    // A bias of the wrong length goes to burn's operation, which refuses
+    // it as burn does, rather than to a kernel that would read past it.
+    let device = Device::flex();
+    let x = Tensor::<4>::random([1, 2, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+    let w = Tensor::<4>::random([3, 2, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<1>::random([4], Distribution::Normal(0.0, 1.0), &device);
+    let o = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let ours = std::panic::catch_unwind(|| {
+        gen_kernels::conv2d(x.clone(), w.clone(), Some(b.clone()), o.clone()).dims()
+    });
+    let burns = std::panic::catch_unwind(|| {
+        module::conv2d(x.clone(), w.clone(), Some(b.clone()), o.clone()).dims()
+    });
+    assert_eq!(ours.is_err(), burns.is_err());
+}

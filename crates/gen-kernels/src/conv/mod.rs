@@ -14,7 +14,8 @@ use burn::tensor::{Tensor, module};
 /// `conv2d(x, weight, bias, options)` exactly as
 /// [`burn::tensor::module::conv2d`] defines it (shapes, padding pairs,
 /// dilation), computed by our kernels when [`fast_path`](crate::fast_path)
-/// holds and by burn otherwise.
+/// holds and by burn otherwise (which also reports inconsistent shapes, as
+/// burn's own operation does).
 ///
 /// # Shapes
 /// `x: [b, cin, h, w]`, `weight: [cout, cin / groups, kh, kw]`,
@@ -28,6 +29,7 @@ pub fn conv2d(
     #[cfg(feature = "flex")]
     if options.groups == 1
         && weight.dims()[1] == x.dims()[1]
+        && bias.as_ref().is_none_or(|b| b.dims() == [weight.dims()[0]])
         && usable(&x, &weight, bias.as_ref())
         && let Some(g) = geom::Geometry::conv(x.dims(), weight.dims(), &options)
     {
@@ -54,6 +56,7 @@ pub fn conv_transpose2d(
     #[cfg(feature = "flex")]
     if options.groups == 1
         && weight.dims()[0] == x.dims()[1]
+        && bias.as_ref().is_none_or(|b| b.dims() == [weight.dims()[1]])
         && usable(&x, &weight, bias.as_ref())
         && let Some(g) = transposed_geometry(x.dims(), weight.dims(), &options)
     {
