@@ -139,7 +139,24 @@ fn main() -> ExitCode {
     common::exit(start(&args))
 }
 
+/// The training settings, checked: bad flags are reported before any data
+/// is read (and whether or not the data is there).
+fn training_config(args: &Args) -> gcore::Result<VaeTrainingConfig> {
+    let objective = match args.iwae {
+        0 => Objective::Elbo,
+        samples => Objective::Iwae { samples },
+    };
+    let training = VaeTrainingConfig::new()
+        .with_lr(args.lr)
+        .with_beta(args.beta)
+        .with_kl_warmup_steps(args.kl_warmup)
+        .with_objective(objective);
+    training.validate()?;
+    Ok(training)
+}
+
 fn start(args: &Args) -> gcore::Result<()> {
+    training_config(args)?;
     let binarize = match args.binarize {
         Binarise::None => Binarize::Off,
         Binarise::Dynamic => Binarize::Dynamic,
@@ -180,16 +197,7 @@ fn run<M: Vae + Sample>(
     build: impl Fn(&Device) -> gcore::Result<M>,
 ) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
-    let objective = match args.iwae {
-        0 => Objective::Elbo,
-        samples => Objective::Iwae { samples },
-    };
-    let training = VaeTrainingConfig::new()
-        .with_lr(args.lr)
-        .with_beta(args.beta)
-        .with_kl_warmup_steps(args.kl_warmup)
-        .with_objective(objective);
-    training.validate()?;
+    let training = training_config(args)?;
     let trainer = Trainer::new(
         TrainerConfig::new()
             .with_epochs(args.epochs)
