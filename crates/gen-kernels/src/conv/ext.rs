@@ -193,54 +193,38 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
         geometry: Geometry,
         kind: Kind,
     ) -> FloatTensor<Self> {
-        let state = |x: &FloatTensor<Self>, w: &FloatTensor<Self>| {
-            (x.primitive().clone(), w.primitive().clone(), geometry, kind)
-        };
-        match bias.into_option() {
-            Some(bias) => {
-                match FastConvBackward
-                    .prepare::<C>([x.node(), weight.node(), bias.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => {
-                        let y = forward(
-                            x.primitive(),
-                            weight.primitive(),
-                            Some(bias.primitive()),
-                            &geometry,
-                            kind,
-                        );
-                        prep.finish(state(&x, &weight), y)
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(forward(
-                        x.primitive(),
-                        weight.primitive(),
-                        Some(bias.primitive()),
-                        &geometry,
-                        kind,
-                    )),
-                }
-            }
-            None => {
-                match FastConvBackward
-                    .prepare::<C>([x.node(), weight.node()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => {
-                        let y = forward(x.primitive(), weight.primitive(), None, &geometry, kind);
-                        prep.finish(state(&x, &weight), y)
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(forward(
-                        x.primitive(),
-                        weight.primitive(),
-                        None,
-                        &geometry,
-                        kind,
-                    )),
-                }
-            }
+        let bias = bias.into_option();
+        let y = forward(
+            x.primitive(),
+            weight.primitive(),
+            bias.as_ref().map(|b| b.primitive()),
+            &geometry,
+            kind,
+        );
+        let state = (
+            x.primitive().clone(),
+            weight.primitive().clone(),
+            geometry,
+            kind,
+        );
+        // The same backward step for both; only the number of parents differs.
+        match bias {
+            Some(bias) => match FastConvBackward
+                .prepare::<C>([x.node(), weight.node(), bias.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            },
+            None => match FastConvBackward
+                .prepare::<C>([x.node(), weight.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            },
         }
     }
 }

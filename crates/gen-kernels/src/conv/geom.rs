@@ -107,16 +107,26 @@ impl Geometry {
     }
 
     /// For tap `(ky, kx)`: the output rows and columns that read inside
-    /// the image, and the input offset (row, column) of output (0, 0)
-    /// (possibly negative: in the padding).
+    /// the image, and where in an input plane their reads lie.
     fn tap(&self, ky: usize, kx: usize) -> Tap {
         let (ty, tx) = (ky * self.dilation[0], kx * self.dilation[1]);
-        Tap {
-            rows: self.valid(0, ty),
-            cols: self.valid(1, tx),
-            y0: ty as isize - self.pad[0] as isize,
-            x0: tx as isize - self.pad[1] as isize,
+        let ([sy, sx], w) = (self.stride, self.input[1]);
+        let (rows, cols) = (self.valid(0, ty), self.valid(1, tx));
+        let mut tap = Tap {
+            rows,
+            cols,
+            first: 0,
+            row_step: sy * w,
+            span: 0,
+        };
+        if tap.reads() {
+            // Inside the image by construction of `valid`, so not negative.
+            let iy = rows.0 * sy + ty - self.pad[0];
+            let ix = cols.0 * sx + tx - self.pad[1];
+            tap.first = iy * w + ix;
+            tap.span = (cols.1 - cols.0 - 1) * sx + 1;
         }
+        tap
     }
 
     /// The taps of the kernel in row-major order, each with the output
@@ -137,7 +147,7 @@ impl Geometry {
     /// `[K, n * P]` matrix (image `j` at column offset `j * P` of `cols`).
     pub fn im2col_strided(&self, x: &[f32], cols: &mut [f32], row_stride: usize) {
         let ([h, w], [ho, wo], p) = (self.input, self.output, self.p());
-        let [sy, sx] = self.stride;
+        let sx = self.stride[1];
         debug_assert_eq!(x.len(), self.input_len());
         let taps = self.taps();
         let mut r = 0;
@@ -145,22 +155,15 @@ impl Geometry {
             for t in &taps {
                 let row = &mut cols[r * row_stride..r * row_stride + p];
                 r += 1;
-                let ((y_lo, y_hi), (lo, hi)) = (t.rows, t.cols);
                 // One clear of the whole row where the tap meets padding
                 // (cheaper than clearing the short pieces of each line).
-                if y_lo > 0 || y_hi < ho || lo > 0 || hi < wo {
+                if t.rows != (0, ho) || t.cols != (0, wo) {
                     row.fill(0.0);
                 }
-                if lo >= hi {
-                    continue;
-                }
-                let first = (lo as isize * sx as isize + t.x0) as usize;
-                let n = hi - lo;
-                let span = (n - 1) * sx + 1;
-                for (oy, line) in (y_lo..y_hi).zip(row[y_lo * wo..y_hi * wo].chunks_exact_mut(wo)) {
-                    let start = (oy as isize * sy as isize + t.y0) as usize * w + first;
-                    let src = &plane[start..start + span];
-                    let dst = &mut line[lo..hi];
+                let (lo, hi) = t.cols;
+                for (oy, start) in t.lines() {
+                    let src = &plane[start..start + t.span];
+                    let dst = &mut row[oy * wo + lo..oy * wo + hi];
                     if sx == 1 {
                         dst.copy_from_slice(src);
                     } else {
@@ -177,7 +180,7 @@ impl Geometry {
     /// [`im2col`](Self::im2col)); `x` is not cleared first.
     pub fn col2im(&self, cols: &[f32], x: &mut [f32]) {
         let ([h, w], [_, wo], p) = (self.input, self.output, self.p());
-        let [sy, sx] = self.stride;
+        let sx = self.stride[1];
         debug_assert_eq!(x.len(), self.input_len());
         debug_assert_eq!(cols.len(), self.k() * p);
         let taps = self.taps();
@@ -185,17 +188,10 @@ impl Geometry {
         for plane in x.chunks_exact_mut(h * w) {
             for t in &taps {
                 let row = rows.next().expect("K rows");
-                let ((y_lo, y_hi), (lo, hi)) = (t.rows, t.cols);
-                if lo >= hi {
-                    continue;
-                }
-                let first = (lo as isize * sx as isize + t.x0) as usize;
-                let n = hi - lo;
-                let span = (n - 1) * sx + 1;
-                for (oy, line) in (y_lo..y_hi).zip(row[y_lo * wo..y_hi * wo].chunks_exact(wo)) {
-                    let start = (oy as isize * sy as isize + t.y0) as usize * w + first;
-                    let dst = &mut plane[start..start + span];
-                    let src = &line[lo..hi];
+                let (lo, hi) = t.cols;
+                for (oy, start) in t.lines() {
+                    let dst = &mut plane[start..start + t.span];
+                    let src = &row[oy * wo + lo..oy * wo + hi];
                     if sx == 1 {
                         for (o, v) in dst.iter_mut().zip(src) {
                             *o += *v;
@@ -212,12 +208,38 @@ impl Geometry {
 }
 
 /// Where one kernel tap reads: the output rows and columns whose input
-/// lies inside the image, and the input position of output (0, 0).
+/// lies inside the image, and the offsets of those reads in an input
+/// plane (computed once per call, the same for every channel).
 struct Tap {
+    /// Output rows `[lo, hi)` that read inside the image.
     rows: (usize, usize),
+    /// Output columns `[lo, hi)` that read inside the image.
     cols: (usize, usize),
-    y0: isize,
-    x0: isize,
+    /// Plane offset of the read of output `(rows.0, cols.0)` (0 when the
+    /// tap reads nothing).
+    first: usize,
+    /// Plane distance between the reads of consecutive output rows.
+    row_step: usize,
+    /// Plane values one output line's reads span, stride apart.
+    span: usize,
+}
+
+impl Tap {
+    /// Whether any output position reads inside the image.
+    fn reads(&self) -> bool {
+        self.rows.0 < self.rows.1 && self.cols.0 < self.cols.1
+    }
+
+    /// Each output row that reads inside the image, with the plane offset
+    /// of its first read.
+    fn lines(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let rows = if self.reads() {
+            self.rows.0..self.rows.1
+        } else {
+            0..0
+        };
+        rows.map(move |oy| (oy, self.first + (oy - self.rows.0) * self.row_step))
+    }
 }
 
 #[cfg(test)]

@@ -126,23 +126,19 @@ pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     let scratch = scratch_len(g);
     for_each_image(&mut dx, g.input_len(), scratch, |i, cols, out, threads| {
         let grad = &dy[i * g.output_len()..(i + 1) * g.output_len()];
-        let w_t = View::transposed(k, g.cout);
-        if g.is_pointwise() {
-            matmul(
-                (out, View::row_major(k, p)),
-                (weight, w_t),
-                (grad, View::row_major(g.cout, p)),
-                false,
-                threads,
-            );
-        } else {
-            matmul(
-                (cols, View::row_major(k, p)),
-                (weight, w_t),
-                (grad, View::row_major(g.cout, p)),
-                false,
-                threads,
-            );
+        // A pointwise convolution's receptive fields are the image itself:
+        // the product lands in `out` directly, else in `cols` and then back
+        // onto the image.
+        let spread = !g.is_pointwise();
+        let dst = if spread { &mut *cols } else { &mut *out };
+        matmul(
+            (dst, View::row_major(k, p)),
+            (weight, View::transposed(k, g.cout)),
+            (grad, View::row_major(g.cout, p)),
+            false,
+            threads,
+        );
+        if spread {
             g.col2im(cols, out);
         }
     });
