@@ -1,6 +1,7 @@
-//! A UNet diffusion model learns MNIST; samples are drawn with DDIM and
-//! DPM-Solver++ at several step counts and scored with the classifier-FID
-//! and class coverage against the test set.
+//! A UNet diffusion model learns MNIST, or any image dataset gen-data
+//! reads; samples are drawn with DDIM and DPM-Solver++ at several step
+//! counts and scored with the classifier-FID and class coverage against the
+//! test set (where a classifier fits the data).
 //!
 //! ```text
 //! cargo run --release --example diffusion_mnist -- --data ../shared/data/mnist
@@ -55,7 +56,8 @@ use generative::diffusion::{
 use generative::eval::{ImageQuality, QualityConfig, QualityReport};
 use serde::Serialize;
 
-/// Train a diffusion UNet on MNIST and score its samples.
+/// Train a diffusion UNet on MNIST or any image dataset and score its
+/// samples (where a classifier fits the data).
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {

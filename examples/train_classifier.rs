@@ -12,7 +12,7 @@
 //!
 //! Adam with a cosine learning-rate decay, random shifts of up to
 //! `--shift` pixels as augmentation, a seeded data order and seeded
-//! initial weights. Prints the test accuracy on the 10,000 MNIST test
+//! initial weights. Prints the test accuracy on the set's 10,000 test
 //! images at the end (and after each epoch), then one JSON line with the
 //! run's settings, accuracy and wall time.
 

@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
-use common::dataset::{self, DataArgs, ImageData};
+use common::dataset::{self, DataArgs, DatasetKind, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
@@ -298,14 +298,24 @@ fn run<M: Vae + Sample>(
         0 => None,
         n => match dataset::classifier(data.kind, shape, args.classifier.as_deref(), &device)? {
             None => None,
-            Some(classifier) => Some(common::sample_quality(
-                model,
-                n,
-                ValueRange::ZeroToOne,
-                dataset::idx_test_images(&args.data, &device)?,
-                classifier,
-                &device,
-            )?),
+            Some(classifier) => {
+                // An IDX set's references are its test images as they are
+                // (not binarised); a folder's are its held-out tenth.
+                let reference = match data.kind {
+                    DatasetKind::Mnist | DatasetKind::FashionMnist => {
+                        dataset::idx_test_images(&args.data, &device)?
+                    }
+                    _ => dataset::first_images(data.test.clone(), usize::MAX, &device)?.0,
+                };
+                Some(common::sample_quality(
+                    model,
+                    n,
+                    ValueRange::ZeroToOne,
+                    reference,
+                    classifier,
+                    &device,
+                )?)
+            }
         },
     };
     let json = serde_json::to_string_pretty(&serde_json::json!({

@@ -116,7 +116,7 @@ pub fn open(path: &Path, ema: bool, device: &Device) -> Result<Saved> {
         gen_gan::FAMILY => {
             SavedModel::Gan(gen_gan::saved::load_generator(&card, &reader, ema, device)?)
         }
-        gen_vae::FAMILY => SavedModel::Vae(gen_vae::saved::load(&card, &reader, device)?),
+        gen_vae::FAMILY => SavedModel::Vae(gen_vae::saved::load(&card, &reader, ema, device)?),
         gen_diffusion::FAMILY => {
             SavedModel::Diffusion(gen_diffusion::saved::load(&card, &reader, ema, device)?)
         }
@@ -130,10 +130,9 @@ pub fn open(path: &Path, ema: bool, device: &Device) -> Result<Saved> {
     };
     let has_ema = match &model {
         SavedModel::Gan(_) => reader.has(gen_gan::GENERATOR.ema),
-        SavedModel::Diffusion(_) | SavedModel::Ar(_) => {
+        SavedModel::Vae(_) | SavedModel::Diffusion(_) | SavedModel::Ar(_) => {
             reader.has(gen_core::optim::Parts::MODEL.ema)
         }
-        SavedModel::Vae(_) => false,
     };
     Ok(Saved {
         step: reader.manifest().step,

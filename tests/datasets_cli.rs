@@ -52,9 +52,14 @@ fn fails(name: &str, args: &[&str], expected: &str) {
 
 /// `root/<class>/<i>.png`: 2 classes of 12 images, `side` pixels, grey or RGB.
 fn image_folder(root: &Path, side: u32, rgb: bool) -> String {
+    image_folder_of(root, side, rgb, 12)
+}
+
+/// [`image_folder`] with `per_class` images in each class.
+fn image_folder_of(root: &Path, side: u32, rgb: bool, per_class: u32) -> String {
     for class in ["cats", "dogs"] {
         fs::create_dir_all(root.join(class)).unwrap();
-        for i in 0..12u32 {
+        for i in 0..per_class {
             let path = root.join(class).join(format!("{i}.png"));
             let shade = |x: u32, y: u32| ((x * 7 + y * 3 + i * 20) % 256) as u8;
             if rgb {
@@ -206,6 +211,16 @@ fn an_idx_pair_and_the_celeba_layout_train() {
     ];
     vae.extend(["--quality-samples", "8"]);
     succeeds("vae_mnist", &vae, &tmp.path().join("vae-idx"));
+    let mut diffusion = args.to_vec();
+    diffusion.extend(["--layout", "compact", "--channels", "8"]);
+    diffusion.extend(["--samplers", "ddim2", "--eval-samples", "8"]);
+    diffusion.extend(["--vlb-images", "0"]);
+    let log = succeeds(
+        "diffusion_mnist",
+        &diffusion,
+        &tmp.path().join("diffusion-idx"),
+    );
+    assert!(log.contains("classifier-FID"), "{log}");
 
     // Another 28x28 grey labelled set scores with a classifier from a file
     // (here the embedded MNIST one, saved as train_classifier saves).
@@ -227,6 +242,23 @@ fn an_idx_pair_and_the_celeba_layout_train() {
     gan.extend(["--eval-samples", "8", "--classifier", &weights]);
     let log = succeeds("gan_mnist", &gan, &tmp.path().join("gan-fashion"));
     assert!(log.contains("classifier-FID"), "{log}");
+    // A labelled folder of 28x28 grey images scores its samples against its
+    // own held-out images (8 of 80: more than precision/recall's k).
+    let folder = image_folder_of(&tmp.path().join("grey28"), 28, false, 40);
+    let vae = [
+        "--dataset",
+        "folder",
+        "--data",
+        &folder,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    ];
+    let mut vae = vae.to_vec();
+    vae.extend(["--quality-samples", "8", "--classifier", &weights]);
+    let log = succeeds("vae_mnist", &vae, &tmp.path().join("vae-folder-scored"));
+    assert!(log.contains("classifier-FID"), "{log}");
     let mut gan = fashion.to_vec();
     gan.extend([
         "--model",
@@ -244,6 +276,43 @@ fn an_idx_pair_and_the_celeba_layout_train() {
         "{log}"
     );
     assert!(log.contains("--classifier FILE"), "{log}");
+
+    // train_classifier on the pair saves weights the examples then read.
+    let trained = tmp.path().join("trained.bpk");
+    let mut train = args[..3].to_vec();
+    train.extend(["--epochs", "1", "--batch-size", "8"]);
+    let result = run("train_classifier", &train, &trained);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let trained = trained.display().to_string();
+    let mut gan = fashion.to_vec();
+    gan.extend(["--model", "mlp", "--steps", "2", "--batch-size", "4"]);
+    gan.extend(["--eval-samples", "8", "--classifier", &trained]);
+    let log = succeeds("gan_mnist", &gan, &tmp.path().join("gan-trained"));
+    assert!(log.contains("classifier-FID"), "{log}");
+
+    // plot draws several runs on one chart.
+    let chart = tmp.path().join("compare.svg");
+    let result = Command::new(example("plot"))
+        .arg(tmp.path().join("gan-idx"))
+        .arg(tmp.path().join("gan-trained"))
+        .args(["--metrics", "loss_d,loss_g", "--out"])
+        .arg(&chart)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let svg = fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("loss_d"),
+        "{svg:.200}"
+    );
 
     let celeba = tmp.path().join("celeba");
     generative::data::celeba::write_fixture(&celeba, 12, 3).unwrap();
@@ -348,12 +417,16 @@ fn mistakes_name_the_flag_to_use() {
     );
     let idx = idx_pair(&tmp.path().join("idx"));
     fails("gan_mnist", &["--data", &idx], "pass --accept-modified");
-    // (Fashion-MNIST publishes checksums of its gzipped files only: these
-    // raw ones are checked against MNIST's, which names the other set.)
+    // Files that are neither set's: the message names both ways out.
     fails(
         "vae_mnist",
         &["--data", &idx],
         "pass --dataset fashion-mnist",
+    );
+    fails(
+        "gan_mnist",
+        &["--dataset", "fashion-mnist", "--data", &idx],
+        "pass --accept-modified",
     );
     fails(
         "train_classifier",

@@ -150,9 +150,11 @@ pub fn plot(runs: &[MetricsLog], path: &Path, options: &CurveOptions) -> Result<
     let size = (pw * columns as u32, ph * rows as u32 + TITLE_HEIGHT);
     let failed = |e: String| Error::config("plot", format!("cannot draw {}: {e}", path.display()));
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    // Both backends measure text with the font (an SVG chart drawn first in
+    // a process once failed with `FontUnavailable`).
+    register_font();
     let bytes = match extension.to_ascii_lowercase().as_str() {
         "png" => {
-            register_font();
             let mut buffer = vec![0u8; size.0 as usize * size.1 as usize * 3];
             draw(
                 BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area(),

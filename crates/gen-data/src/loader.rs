@@ -482,6 +482,32 @@ mod tests {
         assert!(TensorDataset::new(vec![0.0; 4], [2], Some(vec![1])).is_err());
     }
 
+    /// Five examples of shape `[0, 28]`.
+    struct Hollow;
+    impl Examples for Hollow {
+        fn len(&self) -> usize {
+            5
+        }
+        fn item_shape(&self) -> Vec<usize> {
+            vec![0, 28]
+        }
+        fn fill(&self, _: usize, _: &mut SeededRng, _: &mut [f32]) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn examples_of_no_values_are_refused() {
+        // A batch of them once panicked (`chunk_size must not be zero`).
+        match Loader::new(Hollow, 2, 0) {
+            Err(Error::Invalid { reason, .. }) => {
+                assert!(reason.contains("holds no values"), "{reason}");
+            }
+            Err(other) => panic!("expected Error::Invalid, got {other}"),
+            Ok(_) => panic!("a loader of empty examples was built"),
+        }
+    }
+
     /// Examples 3 and 4 cannot be read.
     struct Flaky;
     impl Examples for Flaky {

@@ -81,3 +81,33 @@ fn a_bad_image_in_a_folder_fails_or_is_skipped() {
     // Met in both epochs (and by the prefetch), 3.png is one unreadable example.
     assert_eq!(lenient.skipped(), 1, "3.png counts once");
 }
+
+#[test]
+fn an_mnist_folder_with_a_zero_dimension_never_reaches_the_loader() {
+    // Five images of 0x28 under MNIST's names: refused when the set is
+    // loaded (the loader once panicked on examples of no values).
+    use gen_data::mnist::{IdxImages, IdxKind, Split, Verify};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("train-images-idx3-ubyte"),
+        idx::encode(&[5, 0, 28], &[]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("train-labels-idx1-ubyte"),
+        idx::encode(&[5], &[1, 2, 3, 4, 5]),
+    )
+    .unwrap();
+    match IdxImages::load(
+        IdxKind::Mnist,
+        dir.path(),
+        Split::Train,
+        Verify::AcceptModified,
+    ) {
+        Err(Error::Format { path, reason }) => {
+            assert!(path.ends_with("train-images-idx3-ubyte"), "{path:?}");
+            assert!(reason.contains("is 0"), "{reason}");
+        }
+        other => panic!("expected a format error, got {:?}", other.map(|_| ())),
+    }
+}

@@ -43,6 +43,11 @@ pub enum DdpmVariance {
     FixedLarge,
 }
 
+gen_core::enum_names!(DdpmVariance, "variance", {
+    DdpmVariance::FixedSmall => "fixed_small",
+    DdpmVariance::FixedLarge => "fixed_large",
+});
+
 /// The DDPM ancestral sampler over a schedule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ddpm {

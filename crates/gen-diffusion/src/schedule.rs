@@ -244,6 +244,12 @@ pub enum Spacing {
     Trailing,
 }
 
+gen_core::enum_names!(Spacing, "spacing", {
+    Spacing::Leading => "leading",
+    Spacing::Linspace => "linspace",
+    Spacing::Trailing => "trailing",
+});
+
 /// The sampling timesteps, descending, for `n` steps over `train_steps`.
 ///
 /// # Errors
@@ -281,6 +287,20 @@ pub fn timesteps(train_steps: usize, n: usize, spacing: Spacing) -> Result<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spacings_and_variances_read_and_write_diffusers_names() {
+        use crate::ddpm::DdpmVariance;
+        for s in [Spacing::Leading, Spacing::Linspace, Spacing::Trailing] {
+            assert_eq!(s.to_string().parse::<Spacing>().unwrap(), s);
+        }
+        for v in [DdpmVariance::FixedSmall, DdpmVariance::FixedLarge] {
+            assert_eq!(v.to_string().parse::<DdpmVariance>().unwrap(), v);
+        }
+        assert_eq!(Spacing::Trailing.to_string(), "trailing");
+        let e = "middle".parse::<Spacing>().unwrap_err().to_string();
+        assert!(e.contains("leading, linspace, trailing"), "{e}");
+    }
 
     #[test]
     fn cosine_schedule_is_not_collapsed_and_stays_finite() {

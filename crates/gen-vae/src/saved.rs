@@ -35,12 +35,23 @@ pub enum SavedVae {
     Conv(ConvVae),
 }
 
-/// The VAE of a checkpoint.
+/// The VAE of a checkpoint: the moving average of its weights when `ema`
+/// is set and the run kept one (`OptimConfig::ema`), its weights otherwise.
 ///
 /// # Errors
 /// A card of another family or kind, or weights that do not fit it.
-pub fn load(card: &ModelCard, reader: &StateReader, device: &Device) -> gen_core::Result<SavedVae> {
-    let part = Parts::MODEL.model;
+pub fn load(
+    card: &ModelCard,
+    reader: &StateReader,
+    ema: bool,
+    device: &Device,
+) -> gen_core::Result<SavedVae> {
+    let parts = Parts::MODEL;
+    let part = if ema && reader.has(parts.ema) {
+        parts.ema
+    } else {
+        parts.model
+    };
     Ok(match card.config::<VaeConfig>(FAMILY)? {
         VaeConfig::Mlp(c) => SavedVae::Mlp(reader.module(part, c.init(device)?)?),
         VaeConfig::Conv(c) => SavedVae::Conv(reader.module(part, c.init(device)?)?),
