@@ -90,6 +90,8 @@ op("leaky_relu [64,64,14,14]", (B, 64, 14, 14), lambda: lambda x: F.leaky_relu(x
 op("leaky_relu [64,512]", (B, 512), lambda: lambda x: F.leaky_relu(x, 0.2))
 op("tanh [64,784]", (B, 784), lambda: torch.tanh)
 op("silu [64,32,28,28]", (B, 32, 28, 28), lambda: F.silu)
+op("gelu [12,64,512]", (12, 64, 512), lambda: F.gelu)
+op("layer_norm(128) [12,64,128]", (12, 64, 128), lambda: nn.LayerNorm(128))
 op("batch_norm(64) [64,64,14,14]", (B, 64, 14, 14), lambda: nn.BatchNorm2d(64))
 op("batch_norm(128) [64,128,7,7]", (B, 128, 7, 7), lambda: nn.BatchNorm2d(128))
 op("group_norm(8,32) [64,32,28,28]", (B, 32, 28, 28), lambda: nn.GroupNorm(8, 32))

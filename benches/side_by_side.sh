@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PyTorch and burn on the same four reference models, at 1 and 2 threads,
+# PyTorch and burn on the same five reference models, at 1 and 2 threads,
 # in one session, then one table (make_report.py).
 #
 # Usage (from anywhere):
@@ -11,7 +11,8 @@
 #            appended to, so REPEAT or several calls accumulate)
 #   THREADS  thread counts (default "1 2")
 #   DEVICES  burn backends (default "flex"; "flex ndarray" adds ndarray)
-#   MODELS   subset of "mlp_gan dcgan conv_vae ddpm_train ddpm_sample"
+#   MODELS   subset of "mlp_gan dcgan conv_vae ddpm_train ddpm_sample gpt_train
+#            gpt_sample"
 #   REPEAT   rounds (default 1)
 #   BIN      the burn runner to use (default: built here, target/release)
 #   BURN_ARGS  extra arguments for every burn run, e.g. "--impl-suffix +x86-v4"
@@ -43,7 +44,7 @@ REF="$(absolute "${REF:-"$ROOT/../shared/bench/pytorch"}")"
 OUT="$(absolute "${OUT:-"$ROOT/target/side_by_side/results.jsonl"}")"
 THREADS=${THREADS:-"1 2"}
 DEVICES=${DEVICES:-flex}
-MODELS=${MODELS:-"mlp_gan dcgan conv_vae ddpm_train ddpm_sample"}
+MODELS=${MODELS:-"mlp_gan dcgan conv_vae ddpm_train ddpm_sample gpt_train gpt_sample"}
 REPEAT=${REPEAT:-1}
 QUIET_MAX=${QUIET_MAX:-60}
 LOG="${OUT%.jsonl}.log"
@@ -116,6 +117,12 @@ for _ in $(seq "$REPEAT"); do
         ddpm_sample)
           torch_run bench_ddpm.py --threads "$t" --mode sample --steps 1 --warmup 3 --ddim-steps 50
           burn_run "$t" --model ddpm_unet --mode sample --steps 1 --warmup 3 --ddim-steps 50 ;;
+        gpt_train)
+          torch_run bench_gpt.py --threads "$t" --steps 100 --warmup 10
+          burn_run "$t" --model gpt --steps 100 --warmup 10 ;;
+        gpt_sample)
+          torch_run bench_gpt.py --threads "$t" --mode sample --steps 5 --warmup 1
+          burn_run "$t" --model gpt --mode sample --steps 5 --warmup 1 ;;
         *) echo "unknown model $m" >&2; exit 2 ;;
       esac
     done

@@ -17,9 +17,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
-use burn::nn::{BatchNormConfig, GroupNormConfig, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNormConfig, GroupNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::activation::{leaky_relu, relu, silu, softmax, tanh};
+use burn::tensor::activation::{leaky_relu, relu, softmax, tanh};
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Parser;
 use generative::core::{self as gcore, Backend};
@@ -190,7 +190,13 @@ fn run(args: &Args) -> gcore::Result<()> {
         |_| |x: Tensor<4>| x.clone() / ((-x).exp() + 1.0),
     );
     cx.op("tanh [64,784]", [b, 784], |_| tanh);
-    cx.op("silu [64,32,28,28]", [b, 32, 28, 28], |_| silu);
+    cx.op("silu [64,32,28,28]", [b, 32, 28, 28], |_| nn::silu);
+    // The GPT of bench_gpt.py: batch 12, block 64, width 128 (MLP 512).
+    cx.op("gelu [12,64,512]", [12, 64, 512], |_| nn::gelu);
+    cx.op("layer_norm(128) [12,64,128]", [12, 64, 128], |d| {
+        let m = LayerNormConfig::new(128).init(d);
+        move |x| nn::layer_norm(&m, 1e-5, x)
+    });
     cx.op("batch_norm(64) [64,64,14,14]", [b, 64, 14, 14], |d| {
         let m = BatchNormConfig::new(64).init(d);
         move |x| m.forward(x)

@@ -4,7 +4,7 @@
 //! complete checkpoint on disk opens, each part matches its length and
 //! CRC, and its weights and random state equal, bit for bit, those of the
 //! uninterrupted run's checkpoint of the same step; the newest one never
-//! goes back. The run finished after the kills ends with weights identical,
+//! goes back, and each run resumed from the newest complete one. The run finished after the kills ends with weights identical,
 //! bit for bit, to the uninterrupted run's (flex).
 //!
 //! (The files themselves differ between processes: burn names each
@@ -119,7 +119,8 @@ fn killed_thirty_times_it_resumes_and_ends_bit_identical() {
 
     let out = tmp.path().join("crashed");
     let mut rng = SeededRng::new(2024);
-    let (mut newest, mut inside_writes) = (0u64, 0usize);
+    let (mut newest, mut inside_writes, mut resumes) = (0u64, 0usize, 0usize);
+    let mut writes_seen = std::collections::BTreeSet::new();
     for kill in 0..KILLS {
         let delay = low + (high - low) * rng.uniform_vec(1, 0.0, 1.0)[0] as f64;
         let log = fs::File::create(tmp.path().join("child.log")).unwrap();
@@ -131,14 +132,36 @@ fn killed_thirty_times_it_resumes_and_ends_bit_identical() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        // It resumed from the newest complete checkpoint (when it got that
+        // far before the kill).
+        let log = fs::read_to_string(tmp.path().join("child.log")).unwrap();
+        if let Some(line) = log.lines().find(|l| l.starts_with("resuming from step ")) {
+            let from: u64 = line["resuming from step ".len()..]
+                .split(' ')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("kill {kill}: `{line}`"));
+            assert_eq!(
+                from, newest,
+                "kill {kill}: resumed from an older checkpoint"
+            );
+            resumes += 1;
+        }
 
+        // A write cut by this kill leaves a folder not seen before.
         let on_disk = fs::read_dir(out.join("checkpoints"))
             .into_iter()
             .flatten()
             .flatten();
-        if on_disk
+        let cut: Vec<_> = on_disk
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        if cut
             .into_iter()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|name| writes_seen.insert(name.clone()))
+            .count()
+            > 0
         {
             inside_writes += 1;
         }
@@ -161,8 +184,8 @@ fn killed_thirty_times_it_resumes_and_ends_bit_identical() {
         "the run finished within the kills: raise STEPS"
     );
     eprintln!(
-        "{KILLS} kills, {inside_writes} inside a checkpoint write, reached step {newest} of {STEPS} \
-         (start-up {:.2} s, {:.1} ms a step)",
+        "{KILLS} kills, {inside_writes} inside a checkpoint write, {resumes} resumes checked, \
+         reached step {newest} of {STEPS} (start-up {:.2} s, {:.1} ms a step)",
         startup.as_secs_f64(),
         per_step * 1e3
     );
@@ -170,6 +193,7 @@ fn killed_thirty_times_it_resumes_and_ends_bit_identical() {
         inside_writes > 0,
         "no kill landed inside a checkpoint write"
     );
+    assert!(resumes > 0, "no run got as far as resuming before its kill");
 
     run_to_end(&out, STEPS, 2);
     let finished = verified(&out);

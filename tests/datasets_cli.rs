@@ -35,6 +35,11 @@ fn succeeds(name: &str, args: &[&str], out: &Path) -> String {
     String::from_utf8_lossy(&result.stdout).into_owned() + &stderr
 }
 
+fn exited_0(result: Output) {
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+}
+
 fn fails(name: &str, args: &[&str], expected: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let result = run(name, args, tmp.path());
@@ -281,12 +286,7 @@ fn an_idx_pair_and_the_celeba_layout_train() {
     let trained = tmp.path().join("trained.bpk");
     let mut train = args[..3].to_vec();
     train.extend(["--epochs", "1", "--batch-size", "8"]);
-    let result = run("train_classifier", &train, &trained);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    exited_0(run("train_classifier", &train, &trained));
     let trained = trained.display().to_string();
     let mut gan = fashion.to_vec();
     gan.extend(["--model", "mlp", "--steps", "2", "--batch-size", "4"]);
@@ -303,11 +303,7 @@ fn an_idx_pair_and_the_celeba_layout_train() {
         .arg(&chart)
         .output()
         .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    exited_0(result);
     let svg = fs::read_to_string(&chart).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("loss_d"),

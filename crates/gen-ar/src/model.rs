@@ -14,10 +14,10 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, log_softmax};
+use burn::tensor::activation::{gelu_approximate, log_softmax};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use gen_core::interop::TorchModule;
-use gen_nn::{KvCache, MultiHeadAttention};
+use gen_nn::{KvCache, MultiHeadAttention, gelu, layer_norm};
 
 use crate::config::{Gelu, GptConfig};
 
@@ -79,6 +79,9 @@ pub struct Block {
     pub mlp: Mlp,
     /// Dropout on both residual branches.
     pub dropout: Dropout,
+    /// The norms' epsilon (burn's `LayerNorm` keeps its own private).
+    #[module(skip)]
+    pub epsilon: f64,
 }
 
 impl Block {
@@ -106,17 +109,20 @@ impl Block {
                 gelu: config.gelu,
             },
             dropout: DropoutConfig::new(config.dropout).init(),
+            epsilon: config.layer_norm_epsilon,
         }
     }
 
     fn forward(&self, x: Tensor<3>, cache: Option<&mut KvCache>) -> Tensor<3> {
-        let h = self.ln_1.forward(x.clone());
+        let h = layer_norm(&self.ln_1, self.epsilon, x.clone());
         let a = match cache {
             Some(cache) => self.attn.forward_cached(h, cache),
             None => self.attn.forward(h),
         };
         let x = x + self.dropout.forward(a);
-        let m = self.mlp.forward(self.ln_2.forward(x.clone()));
+        let m = self
+            .mlp
+            .forward(layer_norm(&self.ln_2, self.epsilon, x.clone()));
         x + self.dropout.forward(m)
     }
 }
@@ -231,7 +237,8 @@ impl Gpt {
             let layer = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = block.forward(x, layer);
         }
-        let x = self.ln_f.forward(x).reshape([b * t, self.config.n_embd]);
+        let x = layer_norm(&self.ln_f, self.config.layer_norm_epsilon, x)
+            .reshape([b * t, self.config.n_embd]);
         let logits = match &self.lm_head {
             Some(head) => head.forward(x),
             None => x.matmul(self.wte.weight.val().transpose()),

@@ -310,6 +310,9 @@ impl Trainer {
             let manifest = CheckpointStore::load(&dir, model)?;
             *rng = manifest.rng;
             start = manifest.step;
+            if self.progress != Progress::Hidden {
+                eprintln!("resuming from step {start} ({})", dir.display());
+            }
         }
         let config_json = serde_json::to_vec_pretty(&self.run_config)
             .map_err(|e| Error::config("run_config", e.to_string()))?;

@@ -27,10 +27,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::sampler::{
-    LinearSampler, Prediction, Sampler, StepCoefficients, as_f64, check_index, check_prediction,
-};
-use crate::schedule::{NoiseSchedule, Spacing, timesteps};
+use crate::sampler::{Prediction, Sampler, StepCoefficients, check_index, listed_linear_sampler};
+use crate::schedule::{NoiseSchedule, Spacing};
 
 /// How the timestep a step lands on is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,28 +135,7 @@ impl Ddim {
     }
 }
 
-impl Sampler for Ddim {
-    fn set_timesteps(&mut self, n: usize) -> Result<()> {
-        let ts = timesteps(self.schedule.len(), n, self.spacing)?;
-        check_prediction(&self.schedule, &ts, self.prediction)?;
-        self.timesteps = ts;
-        Ok(())
-    }
-
-    fn num_steps(&self) -> usize {
-        self.timesteps.len()
-    }
-
-    fn timesteps(&self) -> Vec<f64> {
-        as_f64(&self.timesteps)
-    }
-}
-
-impl LinearSampler for Ddim {
-    fn step_coefficients(&self, i: usize) -> Result<StepCoefficients> {
-        self.coefficients(i)
-    }
-}
+listed_linear_sampler!(Ddim);
 
 #[cfg(test)]
 mod tests {

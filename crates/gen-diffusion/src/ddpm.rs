@@ -26,10 +26,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::sampler::{
-    LinearSampler, Prediction, Sampler, StepCoefficients, as_f64, check_index, check_prediction,
-};
-use crate::schedule::{NoiseSchedule, Spacing, timesteps};
+use crate::sampler::{Prediction, Sampler, StepCoefficients, check_index, listed_linear_sampler};
+use crate::schedule::{NoiseSchedule, Spacing};
 
 /// The variance of DDPM's reverse steps (Ho et al. 2020, section 3.2: both
 /// are optimal for an extreme of the data distribution).
@@ -130,28 +128,7 @@ impl Ddpm {
     }
 }
 
-impl Sampler for Ddpm {
-    fn set_timesteps(&mut self, n: usize) -> Result<()> {
-        let ts = timesteps(self.schedule.len(), n, self.spacing)?;
-        check_prediction(&self.schedule, &ts, self.prediction)?;
-        self.timesteps = ts;
-        Ok(())
-    }
-
-    fn num_steps(&self) -> usize {
-        self.timesteps.len()
-    }
-
-    fn timesteps(&self) -> Vec<f64> {
-        as_f64(&self.timesteps)
-    }
-}
-
-impl LinearSampler for Ddpm {
-    fn step_coefficients(&self, i: usize) -> Result<StepCoefficients> {
-        self.coefficients(i)
-    }
-}
+listed_linear_sampler!(Ddpm);
 
 #[cfg(test)]
 mod tests {

@@ -9,10 +9,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::ensure_nonzero;
 use gen_core::rng::init_now;
+use gen_nn::silu;
 
 use crate::denoiser::{Denoiser, DenoiserConfig};
 use crate::error::Result;

@@ -207,7 +207,6 @@ pub trait SamplerStep<const D: usize>: Sampler {
     }
 }
 
-/// [`Error::StepOutOfRange`] unless `i < steps`.
 /// A sampler whose every step is one [`StepCoefficients`] combination of
 /// the sample, the model output and fresh noise (DDPM, DDIM, Euler): its
 /// [`SamplerStep`] comes with it, for every rank.
@@ -234,6 +233,42 @@ impl<S: LinearSampler, const D: usize> SamplerStep<D> for S {
     }
 }
 
+/// The [`Sampler`] and [`LinearSampler`] of a sampler whose steps are its
+/// `timesteps: Vec<usize>`, listed from `schedule`, `spacing` and
+/// `prediction` fields, and whose step coefficients come from its own
+/// `coefficients(i)` (DDIM, DDPM).
+macro_rules! listed_linear_sampler {
+    ($ty:ty) => {
+        impl $crate::sampler::Sampler for $ty {
+            fn set_timesteps(&mut self, n: usize) -> $crate::error::Result<()> {
+                let ts = $crate::schedule::timesteps(self.schedule.len(), n, self.spacing)?;
+                $crate::sampler::check_prediction(&self.schedule, &ts, self.prediction)?;
+                self.timesteps = ts;
+                Ok(())
+            }
+
+            fn num_steps(&self) -> usize {
+                self.timesteps.len()
+            }
+
+            fn timesteps(&self) -> Vec<f64> {
+                $crate::sampler::as_f64(&self.timesteps)
+            }
+        }
+
+        impl $crate::sampler::LinearSampler for $ty {
+            fn step_coefficients(
+                &self,
+                i: usize,
+            ) -> $crate::error::Result<$crate::sampler::StepCoefficients> {
+                self.coefficients(i)
+            }
+        }
+    };
+}
+pub(crate) use listed_linear_sampler;
+
+/// [`Error::StepOutOfRange`] unless `i < steps`.
 pub(crate) fn check_index(i: usize, steps: usize) -> Result<()> {
     if i < steps {
         Ok(())

@@ -11,6 +11,11 @@ fn golden() -> Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// The fixed inputs of the sampler loops: `x`, `model_output`, `noise`.
+fn loop_inputs(g: &Value) -> [Vec<f64>; 3] {
+    ["x", "model_output", "noise"].map(|k| serde_json::from_value(g[k].clone()).unwrap())
+}
+
 /// diffusers' names and constructor defaults (beta 1e-4 to 0.02).
 fn schedules() -> [(&'static str, BetaSchedule); 3] {
     [
@@ -133,19 +138,14 @@ fn timesteps_match_every_spacing() {
 fn ddim_steps_match() {
     use gen_diffusion::{Ddim, PrevTimestep};
     let g = golden();
-    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(g[k].clone()).unwrap() };
-    let (x, out, noise) = (vec("x"), vec("model_output"), vec("noise"));
+    let inputs = loop_inputs(&g);
     let mut worst = Worst::default();
     let mut checked = 0;
     for (name, kind) in schedules() {
         for (key, v) in g["schedules"][name]["ddim"].as_object().unwrap() {
             let parts: Vec<&str> = key.split('/').collect();
-            let spacing = match parts[0] {
-                "leading" => Spacing::Leading,
-                "linspace" => Spacing::Linspace,
-                _ => Spacing::Trailing,
-            };
-            let prediction = prediction_of(parts[2]);
+            let spacing: Spacing = parts[0].parse().unwrap();
+            let prediction = parts[2].parse().unwrap();
             let eta = if parts[3] == "eta1" { 1.0 } else { 0.0 };
             let schedule = NoiseSchedule::new(kind, 1000).unwrap();
             let ddim = Ddim::new(
@@ -161,15 +161,7 @@ fn ddim_steps_match() {
             let compat = ddim.clone().prev_timestep(PrevTimestep::FixedOffset);
             let differs = (0..3).any(|i| ddim.landing(i) != compat.landing(i));
             assert_eq!(differs, spacing == Spacing::Linspace, "{key}");
-            let expected: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-            let inputs = (&x[..], &out[..], &noise[..]);
-            check_steps(
-                &compat,
-                inputs,
-                &expected,
-                &mut worst,
-                &format!("{name} {key}"),
-            );
+            check_steps(&compat, &inputs, v, &mut worst, &format!("{name} {key}"));
             checked += 1;
         }
     }
@@ -177,25 +169,17 @@ fn ddim_steps_match() {
     worst.report("DDIM steps");
 }
 
-/// diffusers' `prediction_type` names.
-fn prediction_of(name: &str) -> gen_diffusion::Prediction {
-    use gen_diffusion::Prediction;
-    match name {
-        "epsilon" => Prediction::Epsilon,
-        "v_prediction" => Prediction::V,
-        _ => Prediction::X0,
-    }
-}
-
-/// Runs DDIM from `x`, feeding `out` (and `noise`) at every step, and
-/// checks each step's sample against diffusers' `expected[i]`.
+/// Runs DDIM from `x`, feeding `model_output` (and `noise`) at every step,
+/// and checks each step's sample against diffusers' `expected[i]`; returns
+/// the number of steps.
 fn check_steps(
     ddim: &gen_diffusion::Ddim,
-    (x, out, noise): (&[f64], &[f64], &[f64]),
-    expected: &[Vec<f64>],
+    [x, out, noise]: &[Vec<f64>; 3],
+    expected: &Value,
     worst: &mut Worst,
     what: &str,
-) {
+) -> usize {
+    let expected: Vec<Vec<f64>> = serde_json::from_value(expected.clone()).unwrap();
     let mut sample = x.to_vec();
     for (i, want) in expected.iter().enumerate() {
         sample = ddim
@@ -206,15 +190,7 @@ fn check_steps(
             worst.check(*ours, *theirs, 1e-4, 1.0, &format!("{what} step {i}[{k}]"));
         }
     }
-}
-
-fn spacing_of(name: &str) -> Spacing {
-    match name {
-        "leading" => Spacing::Leading,
-        "linspace" => Spacing::Linspace,
-        "trailing" => Spacing::Trailing,
-        other => panic!("unknown spacing {other}"),
-    }
+    expected.len()
 }
 
 /// The largest relative error of a comparison, for the report printed
@@ -291,8 +267,7 @@ fn ddpm_variances_match() {
 fn dpm_solver_steps_match() {
     use gen_diffusion::{DpmSolver, Prediction, SamplerStep};
     let g = golden();
-    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(g[k].clone()).unwrap() };
-    let (x, out) = (vec("x"), vec("model_output"));
+    let [x, out, _] = loop_inputs(&g);
     let dev = gen_core::device::device_from_env().unwrap();
     let tensor = |v: &[f64]| {
         let v: Vec<f32> = v.iter().map(|&a| a as f32).collect();
@@ -307,7 +282,7 @@ fn dpm_solver_steps_match() {
             let mut dpm = DpmSolver::new(
                 schedule,
                 n.parse().unwrap(),
-                spacing_of(spacing),
+                spacing.parse().unwrap(),
                 Prediction::Epsilon,
             )
             .unwrap();
@@ -349,8 +324,7 @@ fn dpm_solver_steps_match() {
 fn euler_steps_match() {
     use gen_diffusion::{Euler, Prediction, Sampler};
     let g = golden();
-    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(g[k].clone()).unwrap() };
-    let (x, out) = (vec("x"), vec("model_output"));
+    let [x, out, _] = loop_inputs(&g);
     let (mut wt, mut ws, mut wi, mut wx) = (
         Worst::default(),
         Worst::default(),
@@ -365,7 +339,7 @@ fn euler_steps_match() {
             let euler = Euler::new(
                 schedule,
                 n.parse().unwrap(),
-                spacing_of(spacing),
+                spacing.parse().unwrap(),
                 Prediction::Epsilon,
             )
             .unwrap();
@@ -423,9 +397,7 @@ fn euler_steps_match() {
 fn ddim_at_an_uneven_training_length() {
     use gen_diffusion::{Ddim, PrevTimestep};
     let g: Value = serde_json::from_str(include_str!("golden/ddim-uneven.json")).unwrap();
-    let base = golden();
-    let vec = |k: &str| -> Vec<f64> { serde_json::from_value(base[k].clone()).unwrap() };
-    let (x, out, noise) = (vec("x"), vec("model_output"), vec("noise"));
+    let inputs = loop_inputs(&golden());
     let (train, steps) = (500, 7);
     let list: Vec<usize> = serde_json::from_value(g["timesteps"].clone()).unwrap();
     let theirs: Vec<Option<usize>> = serde_json::from_value::<Vec<i64>>(g["landing"].clone())
@@ -436,7 +408,7 @@ fn ddim_at_an_uneven_training_length() {
     let mut worst = Worst::default();
     for (key, v) in g["ddim"].as_object().unwrap() {
         let (prediction, eta) = key.split_once('/').unwrap();
-        let prediction = prediction_of(prediction);
+        let prediction = prediction.parse().unwrap();
         let eta = if eta == "eta1" { 1.0 } else { 0.0 };
         let schedule = NoiseSchedule::new(BetaSchedule::LINEAR, train).unwrap();
         let ddim = Ddim::new(schedule, steps, Spacing::Trailing, eta, prediction).unwrap();
@@ -455,16 +427,8 @@ fn ddim_at_an_uneven_training_length() {
             "{key}: 428 -> 356 (diffusers 357) and two more"
         );
 
-        let expected: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(expected.len(), steps);
-        let inputs = (&x[..], &out[..], &noise[..]);
-        check_steps(
-            &compat,
-            inputs,
-            &expected,
-            &mut worst,
-            &format!("T=500 {key}"),
-        );
+        let checked = check_steps(&compat, &inputs, v, &mut worst, &format!("T=500 {key}"));
+        assert_eq!(checked, steps);
     }
     worst.report("DDIM at T = 500, 7 trailing steps");
 }

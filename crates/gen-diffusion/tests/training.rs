@@ -31,14 +31,12 @@ fn mlp(seed: u64, classes: Option<usize>) -> MlpDenoiser {
 }
 
 fn quiet(steps: u64, every: u64, dir: &std::path::Path) -> Trainer {
-    Trainer::new(
-        TrainerConfig::new()
-            .with_steps(steps)
-            .with_checkpoint_every(every),
-        dir,
-    )
-    .unwrap()
-    .progress(Progress::Hidden)
+    let config = TrainerConfig::new()
+        .with_steps(steps)
+        .with_checkpoint_every(every);
+    Trainer::new(config, dir)
+        .unwrap()
+        .progress(Progress::Hidden)
 }
 
 fn toy_config() -> DiffusionTrainingConfig {

@@ -35,11 +35,19 @@
 
 mod conv;
 #[cfg(feature = "flex")]
+mod flex;
+#[cfg(feature = "flex")]
 mod gemm;
+#[cfg(feature = "flex")]
+mod math;
+mod norm;
+mod pointwise;
 
 #[cfg(feature = "flex")]
 pub use conv::geom::Geometry;
 pub use conv::{conv_transpose2d, conv2d};
+pub use norm::layer_norm;
+pub use pointwise::{Pointwise, gelu, silu};
 
 use burn::tensor::Device;
 

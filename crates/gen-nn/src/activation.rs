@@ -1,7 +1,20 @@
-//! Activations whose backward stays on burn-flex's fast element-wise path.
+//! Activations: the seam for gen-kernels' vectorised GELU and SiLU, and a
+//! LeakyReLU whose backward stays on burn-flex's fast element-wise path.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
+
+/// The exact GELU, `x Phi(x)` (PyTorch's `nn.GELU()`): gen-kernels' one-pass
+/// kernel (values and gradient) on flex, burn's `gelu` elsewhere.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    gen_kernels::gelu(x)
+}
+
+/// `x sigmoid(x)`: gen-kernels' one-pass kernel (values and gradient) on
+/// flex, burn's `silu` elsewhere.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    gen_kernels::silu(x)
+}
 
 /// LeakyReLU written as `relu(x) * (1 - slope) + x * slope`: the same
 /// function, and the same gradient except at exactly 0, but its backward

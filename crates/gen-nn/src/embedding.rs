@@ -6,9 +6,9 @@
 //!
 //! Used identically by gen-diffusion's UNet and MLP denoiser.
 
+use crate::activation::silu;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 /// The sinusoidal embedding of float timesteps:

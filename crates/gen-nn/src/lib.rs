@@ -10,8 +10,8 @@
 //! | [`attention`] | [`attend`] (scaled dot-product, optionally causal), [`SpatialAttention`] over pixels, [`MultiHeadAttention`] over sequences with a [`KvCache`] |
 //! | [`residual`] | [`ResidualBlock`]: GroupNorm/SiLU/conv with a time projection, optional attention |
 //! | [`resample`] | nearest-neighbour upsampling |
-//! | [`norm`] | normalisation + activation pairs ([`group_norm_silu`]) |
-//! | [`activation`] | [`leaky_relu`] with a fast backward |
+//! | [`norm`] | [`layer_norm`] (gen-kernels on flex) and normalisation + activation pairs ([`group_norm_silu`]) |
+//! | [`activation`] | [`gelu`] and [`silu`] (gen-kernels on flex), [`leaky_relu`] with a fast backward |
 //! | [`conv`] | the convolution seam ([`conv2d`], [`conv_transpose2d`], [`conv3x3`]): gen-kernels on flex, burn elsewhere |
 //!
 //! The fast path is chosen here, at the block (candle's `use_flash_attn`,
@@ -39,10 +39,10 @@ pub mod norm;
 pub mod resample;
 pub mod residual;
 
-pub use activation::leaky_relu;
+pub use activation::{gelu, leaky_relu, silu};
 pub use attention::{KvCache, MultiHeadAttention, SpatialAttention, attend};
 pub use conv::{conv_transpose2d, conv2d, conv2d_with_weight, conv3x3};
 pub use embedding::{Conditioning, sinusoidal_embedding};
-pub use norm::group_norm_silu;
+pub use norm::{group_norm_silu, layer_norm};
 pub use resample::upsample_nearest;
 pub use residual::ResidualBlock;

@@ -5,8 +5,8 @@
 //! block's time projection reads `silu(embedding)`.
 
 use burn::module::Module;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+use gen_nn::silu;
 use gen_nn::{ResidualBlock, conv2d, conv3x3};
 
 use super::{Ends, Level, UNetConfig, block, down, middle_and_up};

@@ -13,19 +13,17 @@
 //! | conv | `forward(x)` | `input_grad(dy)` | `weight_grad(x, dy)` |
 //! | convT | `input_grad(x)` | `forward(dy)` | `weight_grad(dy, x)` |
 
-use std::borrow::Cow;
-
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, ExtensionType, Flex, backend_extension};
-use burn::tensor::TensorData;
+use burn::backend::{Backend, Flex, backend_extension};
 use burn_flex::FlexTensor;
 
 use super::geom::Geometry;
 use super::kernels;
+use crate::flex::{Bias, tensor, values};
 
 /// Which of the two operations a [`Geometry`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,25 +33,6 @@ pub enum Kind {
     /// `y = convT(x, w) + b`; the geometry maps y to x (the convolution
     /// whose input gradient this is).
     Transposed,
-}
-
-/// An optional bias across the extension boundary (the extension macro
-/// does not carry `Option` of a tensor).
-#[derive(ExtensionType)]
-pub enum Bias<B: Backend> {
-    /// A bias of one value per output channel.
-    With(FloatTensor<B>),
-    /// No bias.
-    Without,
-}
-
-impl<B: Backend> Bias<B> {
-    fn into_option(self) -> Option<FloatTensor<B>> {
-        match self {
-            Bias::With(b) => Some(b),
-            Bias::Without => None,
-        }
-    }
 }
 
 /// Convolutions by our kernels. Implemented for [`Flex`] and for
@@ -71,23 +50,6 @@ pub trait FastConv: Backend {
         geometry: Geometry,
         kind: Kind,
     ) -> FloatTensor<Self>;
-}
-
-/// A contiguous f32 view of a flex tensor (copied only when it is strided).
-fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .expect("contiguous f32")
-                .to_vec(),
-        ),
-    }
-}
-
-fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// The forward pass on flex.
@@ -241,10 +203,7 @@ pub(super) fn run(
     burn::tensor::Tensor::from_dispatch(<Dispatch as FastConv>::fast_conv(
         x.into_dispatch(),
         weight.into_dispatch(),
-        match bias {
-            Some(b) => Bias::With(b.into_dispatch()),
-            None => Bias::Without,
-        },
+        Bias::from_option(bias.map(|b| b.into_dispatch())),
         geometry,
         kind,
     ))
