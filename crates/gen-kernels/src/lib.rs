@@ -33,6 +33,7 @@
 //! assert!(diff < 1e-4);
 //! ```
 
+mod attention;
 mod conv;
 #[cfg(feature = "flex")]
 mod flex;
@@ -43,6 +44,7 @@ mod math;
 mod norm;
 mod pointwise;
 
+pub use attention::self_attention;
 #[cfg(feature = "flex")]
 pub use conv::geom::Geometry;
 pub use conv::{conv_transpose2d, conv2d};

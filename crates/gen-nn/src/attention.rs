@@ -170,11 +170,12 @@ impl MultiHeadAttention {
         }
     }
 
-    /// `q`, `k`, `v` as `[b, heads, t, d]` each.
-    fn split(&self, x: Tensor<3>) -> [Tensor<4>; 3] {
-        let [b, t, c] = x.dims();
+    /// `q`, `k`, `v` as `[b, heads, t, d]` each, from the projection
+    /// `[b, t, 3c]`.
+    fn split(&self, qkv: Tensor<3>) -> [Tensor<4>; 3] {
+        let [b, t, three_c] = qkv.dims();
+        let c = three_c / 3;
         let (h, d) = (self.heads, c / self.heads);
-        let qkv = self.c_attn.forward(x);
         let part = |i: usize| {
             qkv.clone()
                 .narrow(2, i * c, c)
@@ -195,7 +196,13 @@ impl MultiHeadAttention {
     /// # Shapes
     /// `x`: `[b, t, c]` -> the same.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [q, k, v] = self.split(x);
+        let qkv = self.c_attn.forward(x);
+        // gen-kernels' fused kernel on flex (no head is split or merged by a
+        // copy); burn's operations elsewhere.
+        if let Some(y) = gen_kernels::self_attention(&qkv, self.heads, self.causal) {
+            return self.c_proj.forward(y);
+        }
+        let [q, k, v] = self.split(qkv);
         self.merge(attend(q, k, v, self.causal.then_some(0)))
     }
 
@@ -208,7 +215,7 @@ impl MultiHeadAttention {
     /// `x`: `[b, t_new, c]` -> the same.
     pub fn forward_cached(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
         let offset = cache.len();
-        let [q, k, v] = self.split(x);
+        let [q, k, v] = self.split(self.c_attn.forward(x));
         let (k, v) = cache.extend(k, v);
         self.merge(attend(q, k, v, self.causal.then_some(offset)))
     }
