@@ -9,7 +9,7 @@
 //! | [`eval`] | `gen-eval` | the pretrained MNIST classifier, classifier-FID, KID, precision/recall, MMD and energy distance |
 //! | [`data`] | `gen-data` | the embedded UCI digits, toy 2-D sets, MNIST and Fashion-MNIST, image folders, CelebA, text corpora, transforms, a seeded parallel loader |
 //! | [`nn`] | `gen-nn` | the shared building blocks: embeddings, attention with a key/value cache, residual blocks, the convolution seam |
-//! | [`kernels`] | `gen-kernels` | our CPU convolution kernels on burn-flex (forward and backward) behind burn's backend-extension seam; burn's operations elsewhere |
+//! | [`kernels`] | `gen-kernels` | our CPU kernels on burn-flex (convolutions, GELU, SiLU, layer norm, self-attention; forward and backward) behind burn's backend-extension seam; burn's operations elsewhere |
 //! | [`gan`] | `gen-gan` | the MLP GAN, DCGAN and the adversarial trainer |
 //! | [`vae`] | `gen-vae` | variational autoencoders |
 //! | [`ar`] | `gen-ar` | autoregressive Transformers: a GPT, tokenizers, next-token training, KV-cached decoding |

@@ -6,9 +6,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor};
 use generative::core::optim::{EmaConfig, OptimConfig};
-use generative::core::{
-    Progress, SeededRng, Stateful, TrainStep, Trainer, TrainerConfig, ValueRange,
-};
+use generative::core::{Progress, SeededRng, TrainStep, Trainer, TrainerConfig, ValueRange};
 use generative::data::{Digits, Loader};
 use generative::diffusion::{DiffusionTrainer, DiffusionTrainingConfig, MlpDenoiserConfig};
 use generative::gan::{GanTrainer, GanTrainingConfig, MlpGanConfig};
@@ -20,7 +18,7 @@ fn ema() -> OptimConfig {
 }
 
 /// Six steps of batch 32 on the embedded digits in `range`, into `dir`.
-fn fit(model: &mut (impl TrainStep + Stateful), range: ValueRange, dir: &Path) {
+fn fit(model: &mut impl TrainStep, range: ValueRange, dir: &Path) {
     let data = Digits::embedded().unwrap().to_dataset_in(range);
     let mut loader = Loader::new(data, 32, 0).unwrap();
     Trainer::new(TrainerConfig::new().with_steps(6), dir)

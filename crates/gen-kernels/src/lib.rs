@@ -10,10 +10,17 @@
 //! gradients). Everywhere else (ndarray, wgpu, cuda, f16, groups) they are
 //! burn's own operations, so nothing changes there.
 //!
+//! [`gelu`], [`silu`] and [`layer_norm`] are burn's functional operations
+//! too, and [`self_attention`] is multi-head self-attention from a fused
+//! `q | k | v` projection (`None` where it does not apply); on flex they
+//! run one vectorised pass forward and one backward each (see the
+//! modules' docs).
+//!
 //! Models do not call these directly: gen-nn's layers do (`gen_nn::conv2d`,
-//! `gen_nn::conv_transpose2d`), keeping burn's `Conv2d` / `ConvTranspose2d`
-//! modules, their parameter names and shapes, so checkpoints and PyTorch
-//! exports are unchanged.
+//! `gen_nn::conv_transpose2d`, `gen_nn::gelu`, `gen_nn::silu`,
+//! `gen_nn::layer_norm`, `MultiHeadAttention`), keeping burn's modules,
+//! their parameter names and shapes, so checkpoints and PyTorch exports are
+//! unchanged.
 //!
 //! Set `GEN_KERNELS=burn` in the environment to run burn's kernels on flex
 //! too (for A/B measurements; read once per process).
