@@ -4,8 +4,9 @@
 //! complete checkpoint on disk opens, each part matches its length and
 //! CRC, and its weights and random state equal, bit for bit, those of the
 //! uninterrupted run's checkpoint of the same step; the newest one never
-//! goes back, and each run resumed from the newest complete one. The run finished after the kills ends with weights identical,
-//! bit for bit, to the uninterrupted run's (flex).
+//! goes back, and each run resumed from the newest complete one. The run
+//! finished after the kills ends with weights identical, bit for bit, to
+//! the uninterrupted run's (flex).
 //!
 //! (The files themselves differ between processes: burn names each
 //! parameter by a random id. Weights are compared by value.)

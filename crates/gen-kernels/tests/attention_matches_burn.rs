@@ -9,14 +9,8 @@ use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
-}
-
-fn rel<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
-    (a - b).abs().max().into_scalar::<f32>() / scale
-}
+mod common;
+use common::{host, rel, same_at_any_thread_count};
 
 /// The definition, in burn's operations.
 fn burns(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
@@ -84,22 +78,12 @@ fn attention_is_the_same_at_any_thread_count() {
     let device = Device::flex().autodiff();
     let qkv = Tensor::<3>::random([5, 37, 3 * 48], Distribution::Default, &device);
     let g = Tensor::<3>::random([5, 37, 48], Distribution::Default, &device);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let x = qkv.clone().require_grad();
-            let y = ours(x.clone(), 4, true);
-            let grads = (y.clone() * g.clone()).sum().backward();
-            (host(y.inner()), host(x.grad(&grads).unwrap()))
-        })
-    };
-    let one = run(1);
-    for threads in [2, 3] {
-        assert!(run(threads) == one, "{threads} threads differ from one");
-    }
+    same_at_any_thread_count(|| {
+        let x = qkv.clone().require_grad();
+        let y = ours(x.clone(), 4, true);
+        let grads = (y.clone() * g.clone()).sum().backward();
+        (host(y.inner()), host(x.grad(&grads).unwrap()))
+    });
 }
 
 #[test]

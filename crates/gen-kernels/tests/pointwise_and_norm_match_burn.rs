@@ -9,15 +9,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
-}
-
-/// `max |a - b| / max(max |b|, 1e-6)`.
-fn rel<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
-    (a - b).abs().max().into_scalar::<f32>() / scale
-}
+mod common;
+use common::{host, rel, same_at_any_thread_count};
 
 type Unary = fn(Tensor<3>) -> Tensor<3>;
 
@@ -195,26 +188,16 @@ fn layer_norm_is_the_same_at_any_thread_count_and_keeps_nan_in_its_row() {
     let gamma = Tensor::<1>::random([128], normal, &device);
     let beta = Tensor::<1>::random([128], normal, &device);
     let g = Tensor::<3>::random([3, 77, 128], normal, &device);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let (xr, gr) = (x.clone().require_grad(), gamma.clone().require_grad());
-            let y = gen_kernels::layer_norm(xr.clone(), gr.clone(), Some(beta.clone()), 1e-5);
-            let grads = (y.clone() * g.clone()).sum().backward();
-            (
-                host(y.inner()),
-                host(xr.grad(&grads).unwrap()),
-                host(gr.grad(&grads).unwrap()),
-            )
-        })
-    };
-    let one = run(1);
-    for threads in [2, 3] {
-        assert!(run(threads) == one, "{threads} threads differ from one");
-    }
+    same_at_any_thread_count(|| {
+        let (xr, gr) = (x.clone().require_grad(), gamma.clone().require_grad());
+        let y = gen_kernels::layer_norm(xr.clone(), gr.clone(), Some(beta.clone()), 1e-5);
+        let grads = (y.clone() * g.clone()).sum().backward();
+        (
+            host(y.inner()),
+            host(xr.grad(&grads).unwrap()),
+            host(gr.grad(&grads).unwrap()),
+        )
+    });
 
     let mut values = host(x.clone().inner());
     values[128 * 5 + 3] = f32::NAN;
