@@ -1,6 +1,7 @@
 //! Trains the classifier behind the sample-quality metrics
-//! (`gen_eval::classifier`) on MNIST or Fashion-MNIST and writes its
-//! weights: the embedded one is MNIST's; a Fashion-MNIST one is what the
+//! (`gen_eval::classifier`) on MNIST, Fashion-MNIST or any labelled set of
+//! 28x28 grey images (a folder of one sub-folder per class, up to 10) and
+//! writes its weights: the embedded one is MNIST's; another one is what the
 //! training examples and `evaluate` take with `--classifier FILE`.
 //!
 //! ```text
@@ -8,6 +9,8 @@
 //!     --data ../shared/data/mnist --out crates/gen-eval/weights/mnist-classifier.bpk
 //! cargo run --release --example train_classifier -- \
 //!     --dataset fashion-mnist --out out/fashion-classifier.bpk
+//! cargo run --release --example train_classifier -- \
+//!     --dataset folder --data my-glyphs --size 28 --color grey --out out/glyphs.bpk
 //! ```
 //!
 //! Adam with a cosine learning-rate decay, random shifts of up to
@@ -29,11 +32,12 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
 use common::dataset::DataArgs;
 use generative::core::{self as gcore, SeededRng, rng::with_seed};
-use generative::data::{IdxImages, Split};
+use generative::data::IdxImages;
 use generative::eval::classifier::{MnistClassifier, MnistClassifierConfig};
 use serde::Serialize;
 
-/// Train the classifier of the sample-quality metrics on MNIST or Fashion-MNIST.
+/// Train the classifier of the sample-quality metrics on MNIST, Fashion-MNIST
+/// or a labelled folder of 28x28 grey images.
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {
@@ -85,8 +89,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     gcore::error::ensure_nonzero("--batch-size", args.batch_size)?;
     gcore::error::ensure_nonzero("--epochs", args.epochs)?;
     let device = common::device(args.device.as_deref())?;
-    let (kind, train) = args.data.idx_images(Split::Train, "train_classifier")?;
-    let (_, test) = args.data.idx_images(Split::Test, "train_classifier")?;
+    let (kind, train, test) = args.data.labelled_28x28("train_classifier", &device)?;
     let n_train = args.train_limit.unwrap_or(train.len()).min(train.len());
 
     let config = MnistClassifierConfig::new();

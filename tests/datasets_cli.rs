@@ -264,6 +264,19 @@ fn an_idx_pair_and_the_celeba_layout_train() {
     vae.extend(["--quality-samples", "8", "--classifier", &weights]);
     let log = succeeds("vae_mnist", &vae, &tmp.path().join("vae-folder-scored"));
     assert!(log.contains("classifier-FID"), "{log}");
+    // train_classifier on that folder, and refused at another size.
+    let classify = ["--dataset", "folder", "--data", &folder, "--epochs", "1"];
+    let mut train = classify.to_vec();
+    train.extend(["--batch-size", "8"]);
+    exited_0(run(
+        "train_classifier",
+        &train,
+        &tmp.path().join("folder.bpk"),
+    ));
+    assert!(tmp.path().join("folder.bpk").is_file());
+    let mut wrong = classify.to_vec();
+    wrong.extend(["--size", "32"]);
+    fails("train_classifier", &wrong, "pass --size 28 --color grey");
     let mut gan = fashion.to_vec();
     gan.extend([
         "--model",

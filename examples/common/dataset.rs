@@ -248,6 +248,70 @@ impl DataArgs {
         })
     }
 
+    /// The train and test splits of a labelled set of 28x28 grey images as
+    /// raw 0-255 pixels: an IDX dataset as it is, or a folder (of one
+    /// sub-folder per class, at most 10) or CelebA read once through
+    /// [`load`](Self::load) and quantised to bytes (for `train_classifier`).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load); images that are not 28x28 grey or not
+    /// labelled, with the flag to use.
+    pub fn labelled_28x28(
+        &self,
+        tool: &str,
+        device: &burn::tensor::Device,
+    ) -> gcore::Result<(DatasetKind, IdxImages, IdxImages)> {
+        if matches!(
+            DatasetKind::parse(&self.dataset)?,
+            DatasetKind::Mnist | DatasetKind::FashionMnist
+        ) {
+            let (kind, train) = self.idx_images(Split::Train, tool)?;
+            return Ok((kind, train, self.idx_images(Split::Test, tool)?.1));
+        }
+        let data = self.load(ValueRange::ZeroToOne, Binarize::Off)?;
+        let classes = data.require_classes(tool)?;
+        if data.shape != [1, 28, 28] {
+            let [c, h, w] = data.shape;
+            return Err(gcore::Error::config(
+                "size",
+                format!(
+                    "{tool} reads 28x28 grey images, these are {c}x{h}x{w}: pass --size 28 --color grey"
+                ),
+            ));
+        }
+        if classes > 10 {
+            return Err(gcore::Error::config(
+                "dataset",
+                format!(
+                    "{tool}'s classifier has 10 outputs, this {} has {classes} classes",
+                    data.kind.name()
+                ),
+            ));
+        }
+        let bytes = |examples: Arc<dyn Examples>| -> gcore::Result<IdxImages> {
+            let (images, labels) = first_images(examples, usize::MAX, device)?;
+            let values: Vec<f32> = images
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .map_err(|e| gcore::Error::Data(format!("{e:?}")))?;
+            Ok(IdxImages {
+                pixels: values
+                    .iter()
+                    .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                    .collect(),
+                labels: labels.iter().map(|&l| l as u8).collect(),
+                rows: 28,
+                cols: 28,
+            })
+        };
+        Ok((
+            data.kind,
+            bytes(data.train.clone())?,
+            bytes(data.test.clone())?,
+        ))
+    }
+
     /// A split of an IDX dataset (MNIST or Fashion-MNIST) as its raw
     /// images, for tools built for 28x28 grey images.
     ///
