@@ -128,16 +128,17 @@ pub fn open(path: &Path, ema: bool, device: &Device) -> Result<Saved> {
             )));
         }
     };
-    let has_ema = match &model {
-        SavedModel::Gan(_) => reader.has(gen_gan::GENERATOR.ema),
+    // The part the family's loader read.
+    let parts = match &model {
+        SavedModel::Gan(_) => gen_gan::GENERATOR,
         SavedModel::Vae(_) | SavedModel::Diffusion(_) | SavedModel::Ar(_) => {
-            reader.has(gen_core::optim::Parts::MODEL.ema)
+            gen_core::optim::Parts::MODEL
         }
     };
     Ok(Saved {
         step: reader.manifest().step,
         run_config: reader.manifest().run_config.clone(),
-        ema: ema && has_ema,
+        ema: parts.weights(&reader, ema) == parts.ema,
         checkpoint,
         card,
         model,

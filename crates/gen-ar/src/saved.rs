@@ -64,12 +64,7 @@ pub fn load(
             "this model's tokenizer is a byte-pair encoding: rebuild with `--features bpe`".into(),
         ));
     }
-    let parts = Parts::MODEL;
-    let part = if ema && reader.has(parts.ema) {
-        parts.ema
-    } else {
-        parts.model
-    };
+    let part = Parts::MODEL.weights(reader, ema);
     Ok(SavedGpt {
         model: reader.module(part, config.gpt.init(device)?)?,
         tokenizer: config.tokenizer,

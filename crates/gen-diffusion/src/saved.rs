@@ -125,12 +125,7 @@ pub fn load(
     ema: bool,
     device: &Device,
 ) -> gen_core::Result<SavedDiffusion> {
-    let parts = Parts::MODEL;
-    let part = if ema && reader.has(parts.ema) {
-        parts.ema
-    } else {
-        parts.model
-    };
+    let part = Parts::MODEL.weights(reader, ema);
     let config: DiffusionModelConfig = card.config(FAMILY)?;
     let denoiser = match &config.denoiser {
         DenoiserConfig::Unet(c) => SavedDenoiser::Unet(reader.module(part, c.init(device)?)?),

@@ -77,11 +77,7 @@ pub fn load_generator(
     ema: bool,
     device: &Device,
 ) -> gen_core::Result<SavedGenerator> {
-    let part = if ema && reader.has(GENERATOR.ema) {
-        GENERATOR.ema
-    } else {
-        GENERATOR.model
-    };
+    let part = GENERATOR.weights(reader, ema);
     Ok(match card.config::<GanModelConfig>(FAMILY)? {
         GanModelConfig::MlpGan(c) => {
             SavedGenerator::MlpGan(reader.module(part, c.init_generator(device)?)?)

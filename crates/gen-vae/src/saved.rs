@@ -46,12 +46,7 @@ pub fn load(
     ema: bool,
     device: &Device,
 ) -> gen_core::Result<SavedVae> {
-    let parts = Parts::MODEL;
-    let part = if ema && reader.has(parts.ema) {
-        parts.ema
-    } else {
-        parts.model
-    };
+    let part = Parts::MODEL.weights(reader, ema);
     Ok(match card.config::<VaeConfig>(FAMILY)? {
         VaeConfig::Mlp(c) => SavedVae::Mlp(reader.module(part, c.init(device)?)?),
         VaeConfig::Conv(c) => SavedVae::Conv(reader.module(part, c.init(device)?)?),

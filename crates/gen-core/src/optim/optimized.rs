@@ -39,6 +39,17 @@ impl Parts {
         ema: "ema",
         progress: "progress",
     };
+
+    /// The part to sample from in a checkpoint: the moving average when
+    /// `ema` is asked for and the checkpoint holds one, the weights
+    /// otherwise.
+    pub fn weights(&self, reader: &StateReader, ema: bool) -> &'static str {
+        if ema && reader.has(self.ema) {
+            self.ema
+        } else {
+            self.model
+        }
+    }
 }
 
 /// The update count as saved in a checkpoint.
