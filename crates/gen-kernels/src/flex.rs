@@ -5,8 +5,11 @@
 
 use std::borrow::Cow;
 
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, ExtensionType};
+use burn::backend::{Backend, ExtensionType, Flex};
 use burn::tensor::{Shape, TensorData};
 use burn_flex::FlexTensor;
 
@@ -31,6 +34,42 @@ impl<B: Backend> Bias<B> {
 
     pub(crate) fn from_option(t: Option<FloatTensor<B>>) -> Self {
         t.map_or(Bias::Without, Bias::With)
+    }
+}
+
+/// Records the output `y` of an operation of the parents `x`, `w` and, when
+/// there is one, `b` in the autodiff graph, with one backward step for both
+/// counts of parents; `state` (what the backward keeps) is built only when
+/// a parent is tracked.
+pub(crate) fn record<C, S, Step>(
+    step: Step,
+    [x, w]: [&FloatTensor<Autodiff<Flex, C>>; 2],
+    b: Option<&FloatTensor<Autodiff<Flex, C>>>,
+    state: impl FnOnce() -> S,
+    y: FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    C: CheckpointStrategy,
+    S: Clone + Send + std::fmt::Debug + 'static,
+    Step: Backward<Flex, 2, State = S> + Backward<Flex, 3, State = S>,
+{
+    match b {
+        Some(b) => match step
+            .prepare::<C>([x.node(), w.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+        None => match step
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
     }
 }
 

@@ -16,14 +16,14 @@
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, backend_extension};
 use burn_flex::FlexTensor;
 
 use super::geom::Geometry;
 use super::kernels;
-use crate::flex::{Bias, tensor, values};
+use crate::flex::{Bias, record, tensor, values};
 
 /// Which of the two operations a [`Geometry`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,31 +163,16 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
             &geometry,
             kind,
         );
-        let state = (
-            x.primitive().clone(),
-            weight.primitive().clone(),
-            geometry,
-            kind,
-        );
         // The same backward step for both; only the number of parents differs.
-        match bias {
-            Some(bias) => match FastConvBackward
-                .prepare::<C>([x.node(), weight.node(), bias.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            },
-            None => match FastConvBackward
-                .prepare::<C>([x.node(), weight.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            },
-        }
+        let state = || {
+            (
+                x.primitive().clone(),
+                weight.primitive().clone(),
+                geometry,
+                kind,
+            )
+        };
+        record::<C, _, _>(FastConvBackward, [&x, &weight], bias.as_ref(), state, y)
     }
 }
 

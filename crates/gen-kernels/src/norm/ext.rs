@@ -6,13 +6,13 @@
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, backend_extension};
 use burn_flex::FlexTensor;
 
 use super::kernels;
-use crate::flex::{Bias, tensor, values};
+use crate::flex::{Bias, record, tensor, values};
 
 /// Layer normalisation by our kernels, for [`Flex`] and `Autodiff<Flex>`;
 /// callers check the device first (see [`super::layer_norm`]).
@@ -99,24 +99,7 @@ impl<C: CheckpointStrategy> FastNorm for Autodiff<Flex, C> {
             epsilon,
         );
         let kept = || -> Kept { (x.primitive().clone(), gamma.primitive().clone(), mean, rstd) };
-        match beta {
-            Some(beta) => match LayerNormBackward
-                .prepare::<C>([x.node(), gamma.node(), beta.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(kept(), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            },
-            None => match LayerNormBackward
-                .prepare::<C>([x.node(), gamma.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(kept(), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            },
-        }
+        record::<C, _, _>(LayerNormBackward, [&x, &gamma], beta.as_ref(), kept, y)
     }
 }
 
