@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, ValueEnum};
-use common::dataset::{self, DataArgs, DatasetKind, ImageData};
+use common::dataset::{self, DataArgs, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
     rng::seed_device, save_grid,
@@ -301,11 +301,10 @@ fn run<M: Vae + Sample>(
             Some(classifier) => {
                 // An IDX set's references are its test images as they are
                 // (not binarised); a folder's are its held-out tenth.
-                let reference = match data.kind {
-                    DatasetKind::Mnist | DatasetKind::FashionMnist => {
-                        dataset::idx_test_images(&args.data, &device)?
-                    }
-                    _ => dataset::first_images(data.test.clone(), usize::MAX, &device)?.0,
+                let reference = if data.kind.is_idx() {
+                    dataset::idx_test_images(&args.data, &device)?
+                } else {
+                    dataset::first_images(data.test.clone(), usize::MAX, &device)?.0
                 };
                 Some(common::sample_quality(
                     model,

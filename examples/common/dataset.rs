@@ -68,6 +68,12 @@ impl DatasetKind {
         })
     }
 
+    /// Whether it is an IDX set (MNIST, Fashion-MNIST): 28x28 grey images
+    /// read as they are.
+    pub fn is_idx(self) -> bool {
+        matches!(self, Self::Mnist | Self::FashionMnist)
+    }
+
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -261,10 +267,7 @@ impl DataArgs {
         tool: &str,
         device: &burn::tensor::Device,
     ) -> gcore::Result<(DatasetKind, IdxImages, IdxImages)> {
-        if matches!(
-            DatasetKind::parse(&self.dataset)?,
-            DatasetKind::Mnist | DatasetKind::FashionMnist
-        ) {
+        if DatasetKind::parse(&self.dataset)?.is_idx() {
             let (kind, train) = self.idx_images(Split::Train, tool)?;
             return Ok((kind, train, self.idx_images(Split::Test, tool)?.1));
         }
@@ -319,7 +322,7 @@ impl DataArgs {
     /// Another dataset, with the flag to use; the IDX errors in words.
     pub fn idx_images(&self, split: Split, tool: &str) -> gcore::Result<(DatasetKind, IdxImages)> {
         let kind = DatasetKind::parse(&self.dataset)?;
-        if !matches!(kind, DatasetKind::Mnist | DatasetKind::FashionMnist) {
+        if !kind.is_idx() {
             return Err(gcore::Error::config(
                 "dataset",
                 format!("{tool} reads 28x28 grey IDX sets: pass --dataset mnist or fashion-mnist"),
