@@ -154,9 +154,14 @@ struct Args {
     /// Seed of the weights, the data and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Backend: flex, ndarray or wgpu (when compiled in).
+    /// Device: flex, ndarray or wgpu (when compiled in), or a remote
+    /// server's `remote:ws://host:port` (with the `remote` feature).
     #[arg(long, default_value = "flex")]
     device: String,
+    /// mlp_gan and conv_vae: data-parallel over these devices, after
+    /// `--device` (comma-separated; e.g. a second remote server).
+    #[arg(long)]
+    replicas: Option<String>,
     /// DDIM steps of one sampling run.
     #[arg(long, default_value_t = 50)]
     ddim_steps: usize,
@@ -319,8 +324,24 @@ fn run(args: &Args) -> gcore::Result<Value> {
             .build_global()
             .map_err(|e| gcore::Error::Unsupported(format!("rayon pool: {e}")))?;
     }
-    let backend: gcore::Backend = args.device.parse()?;
-    let device = backend.device()?;
+    let device = gcore::device::device(&args.device)?;
+    let backend = match args.device.parse::<gcore::Backend>() {
+        Ok(b) => b.to_string(),
+        Err(_) => "remote".to_string(),
+    };
+    let mut devices = vec![device.clone()];
+    if let Some(list) = &args.replicas {
+        if !matches!(args.model, Model::MlpGan | Model::ConvVae) {
+            return Err(gcore::Error::Unsupported(
+                "--replicas is for mlp_gan and conv_vae".into(),
+            ));
+        }
+        devices.extend(gcore::device::devices(list)?);
+    }
+    let backend = match devices.len() {
+        1 => backend,
+        n => format!("{backend}x{n}"),
+    };
     device.seed(args.seed);
     let (default_steps, default_warmup) = args.model.defaults();
     let steps = args.steps.unwrap_or(default_steps).max(1);
@@ -344,19 +365,19 @@ fn run(args: &Args) -> gcore::Result<Value> {
             MlpGanConfig::new(PIXELS).init_generator(&device)?,
             MlpGanConfig::new(PIXELS).init_discriminator(&device)?,
             args,
-            &device,
+            &devices,
         )?,
         Model::Dcgan => match args.variant {
             Variant::Project => gan(
                 DcganConfig::new().init_generator(&device)?,
                 DcganConfig::new().init_discriminator(&device)?,
                 args,
-                &device,
+                &devices,
             )?,
             Variant::Reference => dcgan_reference(args, false, &device),
             Variant::ReferenceLeakyAsRelu => dcgan_reference(args, true, &device),
         },
-        Model::ConvVae => vae(args, &device)?,
+        Model::ConvVae => vae(args, &devices)?,
         Model::Gpt => gpt(args, args.mode, &device)?,
         Model::DdpmUnet => match args.mode {
             Mode::Train => ddpm_train(args, &device)?,
@@ -440,13 +461,16 @@ fn extend(mut a: Value, b: Value) -> Value {
 }
 
 /// One `GanTrainer` step per iteration (a D and a G update).
-fn gan<G, D>(g: G, d: D, args: &Args, device: &Device) -> gcore::Result<Prepared>
+/// `devices`: the first holds the weights, the others are data-parallel
+/// replicas.
+fn gan<G, D>(g: G, d: D, args: &Args, devices: &[Device]) -> gcore::Result<Prepared>
 where
     G: generative::gan::Generator + 'static,
     D: generative::gan::Discriminator + 'static,
 {
     let params = BTreeMap::from([("G", g.num_params()), ("D", d.num_params())]);
-    let mut trainer = GanTrainer::new(g, d, GanTrainingConfig::new(), device)?;
+    let mut trainer = GanTrainer::new(g, d, GanTrainingConfig::new(), &devices[0])?;
+    trainer.replicate(devices)?;
     let ad = trainer.device();
     let mut rng = SeededRng::new(args.seed);
     let data = fake_mnist(args.batch, &mut SeededRng::new(1234), &ad);
@@ -498,10 +522,12 @@ fn dcgan_reference(args: &Args, leaky_as_relu: bool, device: &Device) -> Prepare
 }
 
 /// One `VaeTrainer` step per iteration.
-fn vae(args: &Args, device: &Device) -> gcore::Result<Prepared> {
-    let model = ConvVaeConfig::new().init(device)?;
+/// `devices` as in [`gan`].
+fn vae(args: &Args, devices: &[Device]) -> gcore::Result<Prepared> {
+    let model = ConvVaeConfig::new().init(&devices[0])?;
     let params = BTreeMap::from([("vae", model.num_params())]);
-    let mut trainer = VaeTrainer::new(model, VaeTrainingConfig::new(), device)?;
+    let mut trainer = VaeTrainer::new(model, VaeTrainingConfig::new(), &devices[0])?;
+    trainer.replicate(devices)?;
     let ad = trainer.device();
     let mut rng = SeededRng::new(args.seed);
     // The Bernoulli targets (x + 1) / 2 of the script, in [0, 1].

@@ -46,7 +46,8 @@ struct Args {
     /// Images per case.
     #[arg(long, default_value_t = 10_000)]
     n: usize,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
     /// Seed of the subsets and the noise.

@@ -51,7 +51,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
     /// Total optimisation steps (a resumed run counts the steps done).

@@ -68,9 +68,16 @@ struct Args {
     /// 28x28 grey dataset other than MNIST (MNIST uses the embedded one).
     #[arg(long)]
     classifier: Option<PathBuf>,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over these devices, comma-separated
+    /// (`remote:ws://a:3000,remote:ws://b:3000`): each batch is split
+    /// across them and the gradients averaged on the first, which holds the
+    /// weights. Replaces `--device`.
+    #[arg(long)]
+    devices: Option<String>,
     /// Passes over the 60,000 training images (ignored when --steps is set).
     #[arg(long, default_value_t = 1)]
     epochs: u64,
@@ -191,7 +198,8 @@ fn images(data: &ImageData, n: usize, device: &Device) -> gcore::Result<(Tensor<
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = common::device(args.device.as_deref())?;
+    let (device, devices) =
+        common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
     let data = args.data.load(ValueRange::MinusOneToOne, Binarize::Off)?;
     let classes = if args.conditional {
         Some(data.require_classes("--conditional")?)
@@ -248,6 +256,7 @@ fn run(args: &Args) -> gcore::Result<()> {
     let mut rng = seed_device(args.seed, &device);
     let net: UNet = with_seed(args.seed, &device, || unet.init(&device))?;
     let mut model = DiffusionTrainer::new(net, training, &device)?;
+    generative::core::TrainStep::replicate(&mut model, &devices)?;
     let schedule = model.schedule().clone();
     let mut train = Loader::new(data.train.clone(), args.batch_size, args.seed)?;
     eprintln!(

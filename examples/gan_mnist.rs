@@ -75,9 +75,16 @@ struct Args {
     /// 28x28 grey dataset other than MNIST (MNIST uses the embedded one).
     #[arg(long)]
     classifier: Option<PathBuf>,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over these devices, comma-separated
+    /// (`remote:ws://a:3000,remote:ws://b:3000`): each batch is split
+    /// across them and the gradients averaged on the first, which holds the
+    /// weights. Replaces `--device`.
+    #[arg(long)]
+    devices: Option<String>,
     /// The architecture.
     #[arg(long, value_enum, default_value_t = Model::Dcgan)]
     model: Model,
@@ -207,7 +214,8 @@ where
     G: Generator + Sample,
     D: Discriminator,
 {
-    let device = common::device(args.device.as_deref())?;
+    let (device, devices) =
+        common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
     let mut training = GanTrainingConfig::new()
         .with_lr(args.lr)
         .with_loss(args.loss)
@@ -243,6 +251,7 @@ where
     let mut rng = seed_device(args.seed, &device);
     let (g, d) = build(&device)?;
     let mut gan = GanTrainer::new(g, d, training, &device)?;
+    generative::core::TrainStep::replicate(&mut gan, &devices)?;
     eprintln!(
         "training a {}{:?} GAN ({:?} loss) on {} on {device:?}: {} of {} batches of {}",
         if args.conditional { "conditional " } else { "" },

@@ -68,7 +68,8 @@ struct Args {
     /// Use the raw weights, not the moving average, when the run kept one.
     #[arg(long)]
     no_ema: bool,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
 }

@@ -109,9 +109,16 @@ struct Args {
     /// Continue from the newest checkpoint in --out.
     #[arg(long)]
     resume: bool,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over these devices, comma-separated
+    /// (`remote:ws://a:3000,remote:ws://b:3000`): each batch is split
+    /// across them and the gradients averaged on the first, which holds the
+    /// weights. Replaces `--device`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
 /// One validation line.
@@ -142,7 +149,8 @@ fn corpus(args: &Args) -> gcore::Result<(TextCorpus, String)> {
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = common::device(args.device.as_deref())?;
+    let (device, devices) =
+        common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
     let (corpus, name) = corpus(args)?;
     let tokenizer = match args.tokenizer.as_str() {
         "char" => Tokenizer::chars_of(&corpus.text),
@@ -189,6 +197,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         args.block + 1
     );
     let mut gpt = GptTrainer::new(model, tokenizer.clone(), training.clone(), &device)?;
+    generative::core::TrainStep::replicate(&mut gpt, &devices)?;
     std::fs::create_dir_all(&args.out).map_err(|e| gcore::Error::io(&args.out, e))?;
     let log_path = args.out.join("validation.jsonl");
     let mut log = if args.resume {

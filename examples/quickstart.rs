@@ -33,9 +33,16 @@ use serde::Serialize;
 #[derive(Parser, Debug, Serialize)]
 #[command(version)]
 struct Args {
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over these devices, comma-separated
+    /// (`remote:ws://a:3000,remote:ws://b:3000`): each batch is split
+    /// across them and the gradients averaged on the first, which holds the
+    /// weights. Replaces `--device`.
+    #[arg(long)]
+    devices: Option<String>,
     /// Optimisation steps (one D and one G update each).
     #[arg(long, default_value_t = 15000)]
     steps: u64,
@@ -76,7 +83,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = common::device(args.device.as_deref())?;
+    let (device, devices) =
+        common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
     let model = MlpGanConfig::new(digits::PIXELS)
         .with_latent_dim(32)
         .with_generator_hidden(vec![128, 256])
@@ -110,6 +118,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         model.init_discriminator(&device)?,
     );
     let mut gan = GanTrainer::new(g, d, training, &device)?;
+    generative::core::TrainStep::replicate(&mut gan, &devices)?;
 
     let before = distance_to(gan.generator(), &real, &device)?;
     eprintln!(

@@ -74,7 +74,8 @@ struct Args {
     /// GAN and diffusion: sample from the raw weights, not the EMA copy.
     #[arg(long)]
     no_ema: bool,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
 }

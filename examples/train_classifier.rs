@@ -47,7 +47,8 @@ struct Args {
     /// Where to write the weights (burnpack bytes).
     #[arg(long, default_value = "out/mnist-classifier.bpk")]
     out: PathBuf,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
     /// Passes over the training images.

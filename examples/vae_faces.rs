@@ -76,9 +76,16 @@ struct Args {
     /// Standard deviation of the fixed Gaussian decoder (pixels in [0, 1]).
     #[arg(long, default_value_t = 0.1)]
     std: f64,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over these devices, comma-separated
+    /// (`remote:ws://a:3000,remote:ws://b:3000`): each batch is split
+    /// across them and the gradients averaged on the first, which holds the
+    /// weights. Replaces `--device`.
+    #[arg(long)]
+    devices: Option<String>,
     /// Passes over the training images.
     #[arg(long, default_value_t = 100)]
     epochs: u64,
@@ -153,7 +160,8 @@ fn datasets(args: &Args) -> gcore::Result<(Subset<FileImages>, Subset<FileImages
 }
 
 fn run(args: &Args) -> gcore::Result<()> {
-    let device = common::device(args.device.as_deref())?;
+    let (device, devices) =
+        common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
     let channels = if args.rgb { 3 } else { 1 };
     let likelihood = match args.decoder {
         Decoder::Bernoulli => Likelihood::Bernoulli,
@@ -188,6 +196,7 @@ fn run(args: &Args) -> gcore::Result<()> {
 
     let mut rng = seed_device(args.seed, &device);
     let mut vae = VaeTrainer::new(model.init(&device)?, training, &device)?;
+    generative::core::TrainStep::replicate(&mut vae, &devices)?;
     eprintln!(
         "training a conv VAE on {n_train} faces ({n_test} held out), {}x{} {}, for {} epochs on {device:?}",
         args.size,

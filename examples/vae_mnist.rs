@@ -72,9 +72,16 @@ struct Args {
     /// 28x28 grey dataset other than MNIST (MNIST uses the embedded one).
     #[arg(long)]
     classifier: Option<PathBuf>,
-    /// Backend: flex, ndarray, wgpu or cuda (default: $GEN_DEVICE, else flex).
+    /// Backend: flex, ndarray, wgpu, cuda or remote:ws://host:port (default:
+    /// $GEN_DEVICE, else flex).
     #[arg(long)]
     device: Option<String>,
+    /// Data-parallel training over these devices, comma-separated
+    /// (`remote:ws://a:3000,remote:ws://b:3000`): each batch is split
+    /// across them and the gradients averaged on the first, which holds the
+    /// weights. Replaces `--device`.
+    #[arg(long)]
+    devices: Option<String>,
     /// The architecture.
     #[arg(long, value_enum, default_value_t = Model::Mlp)]
     model: Model,
@@ -196,7 +203,8 @@ fn run<M: Vae + Sample>(
     model_config: &VaeConfig,
     build: impl Fn(&Device) -> gcore::Result<M>,
 ) -> gcore::Result<()> {
-    let device = common::device(args.device.as_deref())?;
+    let (device, devices) =
+        common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
     let training = training_config(args)?;
     let trainer = Trainer::new(
         TrainerConfig::new()
@@ -223,6 +231,7 @@ fn run<M: Vae + Sample>(
 
     let mut rng = seed_device(args.seed, &device);
     let mut vae = VaeTrainer::new(build(&device)?, training, &device)?;
+    generative::core::TrainStep::replicate(&mut vae, &devices)?;
     eprintln!(
         "training a {:?} VAE on {} ({} epochs of {} batches of {}) on {device:?}",
         args.model,

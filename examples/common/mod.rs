@@ -29,6 +29,33 @@ pub fn device(name: Option<&str>) -> gcore::Result<Device> {
     }
 }
 
+/// The device to train on and the devices of data-parallel training:
+/// `--devices a,b,...` (the first holds the weights), or `--device` (then
+/// `$GEN_DEVICE`, then flex) alone. Give the list to the model's
+/// `TrainStep::replicate`.
+///
+/// # Errors
+/// Both flags given, or a name that [`gcore::device::device`] refuses.
+pub fn training_devices(
+    device: Option<&str>,
+    devices: Option<&str>,
+) -> gcore::Result<(Device, Vec<Device>)> {
+    match (device, devices) {
+        (Some(_), Some(_)) => Err(gcore::Error::config(
+            "devices",
+            "and `--device` cannot both be given (the first of `--devices` is the main device)",
+        )),
+        (_, Some(list)) => {
+            let all = gcore::device::devices(list)?;
+            Ok((all[0].clone(), all))
+        }
+        (name, None) => {
+            let main = self::device(name)?;
+            Ok((main.clone(), vec![main]))
+        }
+    }
+}
+
 /// Exit code 0, or the error and each of its causes on stderr and code 1.
 pub fn exit<E: std::error::Error>(result: Result<(), E>) -> ExitCode {
     match result {

@@ -132,14 +132,18 @@ impl TrainStep for GptTrainer {
 
     fn step(&mut self, batches: Vec<Batch>, _rng: &mut SeededRng) -> gen_core::Result<Metrics> {
         let batch = Batch::single(batches, "a GPT step")?;
-        let tokens = batch.tokens()?.clone();
-        check_window(&tokens.dims(), &self.model.module().config)?;
-        let loss = next_token_loss(self.model.module(), tokens);
-        let metrics = Metrics::new()
-            .with_tensor("loss", loss.clone())
-            .with("lr", self.model.lr());
-        self.model.update(loss);
+        check_window(&batch.tokens()?.dims(), &self.model.module().config)?;
+        let mut metrics = self.model.update_sharded(batch, |model, batch| {
+            let loss = next_token_loss(model, batch.tokens()?.clone());
+            Ok((loss.clone(), Metrics::new().with_tensor("loss", loss)))
+        })?;
+        // The rate of the update just made.
+        metrics.push("lr", self.model.lr());
         Ok(metrics)
+    }
+
+    fn replicate(&mut self, devices: &[Device]) -> gen_core::Result<()> {
+        self.model.replicate(devices)
     }
 
     fn settle(&mut self) -> std::result::Result<(), Diverged> {

@@ -123,13 +123,63 @@ impl FromStr for Backend {
     }
 }
 
-/// Parses a backend name and returns its device.
+/// Parses a device name and returns its device: a backend name, `cuda:N`
+/// for the N-th CUDA device, or `remote:...` for a device on a burn remote
+/// server (see
+/// [`remote`](crate::remote); connected before this returns).
 ///
 /// # Errors
 /// [`Error::UnknownDevice`] for a name that is no backend,
-/// [`Error::BackendNotCompiled`] for one whose feature is off.
+/// [`Error::BackendNotCompiled`] for one whose feature is off,
+/// [`Error::Remote`] for a remote device that cannot be connected.
 pub fn device(name: &str) -> Result<Device> {
-    name.parse::<Backend>()?.device()
+    let name = name.trim();
+    if let Some(spec) = name.strip_prefix("remote:") {
+        return spec.parse::<crate::remote::RemoteSpec>()?.connect();
+    }
+    match name.split_once(':') {
+        Some((backend, index)) if backend.eq_ignore_ascii_case("cuda") => {
+            let index = index.parse::<usize>().map_err(|_| Error::UnknownDevice {
+                name: name.to_string(),
+            })?;
+            cuda(index)
+        }
+        _ => name.parse::<Backend>()?.device(),
+    }
+}
+
+/// CUDA device `index` (`cuda:1`).
+fn cuda(index: usize) -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        Ok(Device::cuda(index))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = index;
+        Err(Error::BackendNotCompiled {
+            backend: "cuda",
+            feature: "cuda",
+        })
+    }
+}
+
+/// Parses a comma-separated list of device names (`--devices`), the main
+/// device first.
+///
+/// # Errors
+/// As [`device`], for the first name that fails; [`Error::InvalidConfig`]
+/// for an empty list.
+pub fn devices(names: &str) -> Result<Vec<Device>> {
+    let list: Vec<&str> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Err(Error::config("devices", "names no device"));
+    }
+    list.into_iter().map(device).collect()
 }
 
 /// The device named by `GEN_DEVICE`, or flex when it is unset or empty.
@@ -162,7 +212,7 @@ mod tests {
         assert!(matches!(err, Error::UnknownDevice { .. }));
         assert!(
             err.to_string()
-                .contains("expected one of flex, ndarray, wgpu, cuda")
+                .contains("expected one of flex, ndarray, wgpu, cuda, or remote:")
         );
     }
 
@@ -175,6 +225,38 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    #[test]
+    fn indexed_and_remote_names_are_checked() {
+        assert!(matches!(
+            device("cuda:x").unwrap_err(),
+            Error::UnknownDevice { .. }
+        ));
+        if !Backend::Cuda.is_compiled() {
+            assert!(matches!(
+                device("cuda:1").unwrap_err(),
+                Error::BackendNotCompiled {
+                    backend: "cuda",
+                    ..
+                }
+            ));
+        }
+        assert!(matches!(
+            device("remote:http://x").unwrap_err(),
+            Error::Remote(crate::remote::RemoteError::Address { .. })
+        ));
+        if !cfg!(feature = "remote") {
+            assert!(matches!(
+                device("remote:ws://127.0.0.1:9").unwrap_err(),
+                Error::BackendNotCompiled {
+                    feature: "remote",
+                    ..
+                }
+            ));
+        }
+        assert!(devices(" , ").is_err());
+        assert_eq!(devices("flex, flex").unwrap().len(), 2);
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub enum Error {
     },
 
     /// A device name that is not one of the known backends.
-    #[error("unknown device `{name}`: expected one of flex, ndarray, wgpu, cuda")]
+    #[error(
+        "unknown device `{name}`: expected one of flex, ndarray, wgpu, cuda, or remote:ws://host:port"
+    )]
     UnknownDevice {
         /// The name that was given.
         name: String,
@@ -38,6 +40,10 @@ pub enum Error {
         /// The Cargo feature that turns it on.
         feature: &'static str,
     },
+
+    /// A remote device that cannot be named, connected or kept.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 
     /// A tensor whose shape does not fit what a function expects.
     #[error("shape mismatch in {what}: expected {expected}, found {found:?}")]

@@ -6,6 +6,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`device`] | the one mapping from a backend name (`flex`, `ndarray`, `wgpu`, `cuda`) to a burn `Device` |
+//! | [`remote`] | devices hosted by a burn remote server (`remote:ws://host:port`, Iroh), with typed errors |
 //! | [`sample`] | [`Sample`]: draw `n` samples on a device, optionally conditioned on labels |
 //! | [`train`] | [`TrainStep`] (one optimisation step, single or adversarial), [`BatchSource`], [`Stateful`], [`Metrics`] |
 //! | [`optim`] | [`Optimized`](optim::Optimized): a module with burn's Adam/AdamW, a learning-rate schedule, clipping, a moving average and the non-finite guard |
@@ -41,6 +42,7 @@ pub mod interop;
 pub mod labels;
 pub mod nats;
 pub mod optim;
+pub mod remote;
 pub mod rng;
 pub mod sample;
 pub mod train;

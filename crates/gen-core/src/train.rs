@@ -95,6 +95,80 @@ impl Batch {
         self
     }
 
+    /// The number of examples.
+    pub fn len(&self) -> usize {
+        self.data.dims()[0]
+    }
+
+    /// Whether the batch holds no example.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The device the batch is on.
+    pub fn device(&self) -> Device {
+        match &self.tokens {
+            Some(t) => t.device(),
+            None => self.data.device(),
+        }
+    }
+
+    /// Examples `start..end` (every field sliced alike).
+    pub fn rows(&self, start: usize, end: usize) -> Self {
+        Self {
+            data: self.data.clone().slice(start..end),
+            tokens: self.tokens.clone().map(|t| t.slice(start..end)),
+            labels: self.labels.clone().map(|t| t.slice(start..end)),
+            attributes: self.attributes.clone().map(|t| t.slice(start..end)),
+        }
+    }
+
+    /// The batch on `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        Self {
+            data: self.data.to_device(device),
+            tokens: self.tokens.map(|t| t.to_device(device)),
+            labels: self.labels.map(|t| t.to_device(device)),
+            attributes: self.attributes.map(|t| t.to_device(device)),
+        }
+    }
+
+    /// Splits the rows across `devices` in order, as evenly as possible
+    /// (the first `len % devices` shards one row longer), each shard moved
+    /// to its device and paired with its share of the rows. A batch with
+    /// fewer rows than devices leaves the last devices out.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use gen_core::Batch;
+    ///
+    /// let dev = Device::flex();
+    /// let shards = Batch::new(Tensor::<2>::zeros([5, 2], &dev)).split(&[dev.clone(), dev]);
+    /// let sizes: Vec<(f64, usize)> = shards.iter().map(|(w, b)| (*w, b.len())).collect();
+    /// assert_eq!(sizes, [(0.6, 3), (0.4, 2)]);
+    /// ```
+    pub fn split(&self, devices: &[Device]) -> Vec<(f64, Batch)> {
+        let n = self.len();
+        let k = devices.len().max(1);
+        let mut start = 0;
+        let mut shards = Vec::with_capacity(k);
+        for (i, device) in devices.iter().enumerate() {
+            let rows = n / k + usize::from(i < n % k);
+            if rows == 0 {
+                break;
+            }
+            let shard = self.rows(start, start + rows);
+            let shard = if shard.device() == *device {
+                shard
+            } else {
+                shard.to_device(device)
+            };
+            shards.push((rows as f64 / n as f64, shard));
+            start += rows;
+        }
+        shards
+    }
+
     /// The one batch of a step that takes one (`what` names the step in
     /// the error).
     ///
@@ -200,6 +274,39 @@ impl Metrics {
             value.sum()
         };
         self.0.push((name.into(), Value::Device(Box::new(value))));
+    }
+
+    /// The average of the metrics of several shards of one batch, each
+    /// weighted by its share of the rows (the weights sum to 1); values
+    /// still on a device are summed on `device` without being read. The
+    /// names and their order are the first shard's.
+    pub fn weighted(parts: Vec<(f64, Metrics)>, device: &Device) -> Metrics {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        for (weight, metrics) in parts {
+            for (name, value) in metrics.0 {
+                let value = match value {
+                    Value::Host(x) => Value::Host(x * weight),
+                    Value::Device(t) => {
+                        let t = t.to_device(&device.clone().inner()) * weight;
+                        Value::Device(Box::new(t))
+                    }
+                };
+                match out.iter_mut().find(|(n, _)| *n == name) {
+                    None => out.push((name, value)),
+                    Some((_, sum)) => {
+                        *sum = match (std::mem::replace(sum, Value::Host(0.0)), value) {
+                            (Value::Host(a), Value::Host(b)) => Value::Host(a + b),
+                            (Value::Device(a), Value::Device(b)) => {
+                                Value::Device(Box::new(*a + *b))
+                            }
+                            (Value::Host(a), Value::Device(b))
+                            | (Value::Device(b), Value::Host(a)) => Value::Device(Box::new(*b + a)),
+                        }
+                    }
+                }
+            }
+        }
+        Metrics(out)
     }
 
     /// Whether every value is on the host.
@@ -319,6 +426,26 @@ pub trait TrainStep: Stateful + Send {
     /// The device the model trains on (with autodiff), where batches are
     /// placed.
     fn device(&self) -> Device;
+
+    /// Trains data-parallel over `devices` from now on: each batch is
+    /// split by rows across them, every device computes its shard's loss
+    /// and gradients, and the gradients are averaged on the first device,
+    /// which must be [`device`](Self::device) and holds the weights (see
+    /// [`Optimized::update_sharded`](crate::optim::Optimized::update_sharded)).
+    /// One device turns it off. Checkpoints and resume are unchanged.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for a model that
+    /// cannot (the default); [`Error::InvalidConfig`](crate::Error::InvalidConfig)
+    /// for a list that does not start with the model's device.
+    fn replicate(&mut self, devices: &[Device]) -> Result<()> {
+        match devices {
+            [only] if only.clone().inner().autodiff() == self.device() => Ok(()),
+            _ => Err(crate::Error::Unsupported(
+                "this model does not train data-parallel".into(),
+            )),
+        }
+    }
 
     /// Runs one step on `batches` (exactly [`batches_per_step`](Self::batches_per_step)
     /// of them) and returns its metrics (losses; they may stay on the

@@ -265,9 +265,23 @@ impl Trainer {
         // thread and waiting (15-25 % of a conv model's step at 1 thread,
         // docs/benchmarks.md).
         let threads = rayon::current_num_threads();
-        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-            Ok(pool) => pool.install(|| self.run(model, data, rng, on_epoch)),
-            Err(_) => self.run(model, data, rng, on_epoch),
+        // burn-remote panics when a server stops answering: with a remote
+        // device connected, that panic is the typed `RemoteError::Lost`
+        // (no checkpoint is written after it; see `remote`). Any other
+        // panic is a bug and goes on unwinding.
+        let run = std::panic::AssertUnwindSafe(|| {
+            match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+                Ok(pool) => pool.install(|| self.run(model, data, rng, on_epoch)),
+                Err(_) => self.run(model, data, rng, on_epoch),
+            }
+        });
+        match std::panic::catch_unwind(run) {
+            Ok(result) => result,
+            Err(panic) if crate::remote::any_connected() => Err(crate::remote::RemoteError::Lost {
+                reason: crate::remote::panic_message(panic.as_ref()),
+            }
+            .into()),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     }
 

@@ -227,23 +227,24 @@ impl<M: Denoiser> DiffusionTrainer<M> {
             .weighting
             .weight(self.schedule.snr(t), self.config.prediction)
     }
+}
 
-    /// The labels to train on: checked against the model's classes, and
-    /// dropped to the null class with probability `p_uncond`.
-    fn labels(
-        &self,
-        labels: Option<&Tensor<1, Int>>,
-        n: usize,
-        rng: &mut SeededRng,
-    ) -> gen_core::Result<Option<Tensor<1, Int>>> {
-        let classes = self.model.module().num_classes();
-        let Some(host) = labels::for_training(n, labels, classes)? else {
-            return Ok(None);
-        };
-        let k = classes.unwrap_or_default();
-        let dropped = labels::drop_to_null(&host, k, self.config.p_uncond, rng);
-        Ok(Some(labels::upload(&dropped, self.model.device())))
-    }
+/// The labels to train on: checked against the model's classes, and
+/// dropped to the null class with probability `p_uncond`.
+fn training_labels(
+    classes: Option<usize>,
+    p_uncond: f64,
+    labels: Option<&Tensor<1, Int>>,
+    n: usize,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> gen_core::Result<Option<Tensor<1, Int>>> {
+    let Some(host) = labels::for_training(n, labels, classes)? else {
+        return Ok(None);
+    };
+    let k = classes.unwrap_or_default();
+    let dropped = labels::drop_to_null(&host, k, p_uncond, rng);
+    Ok(Some(labels::upload(&dropped, device)))
 }
 
 /// Per-example coefficients as a `[B, 1]` tensor.
@@ -259,8 +260,7 @@ impl<M: Denoiser> TrainStep for DiffusionTrainer<M> {
 
     fn step(&mut self, batches: Vec<Batch>, rng: &mut SeededRng) -> gen_core::Result<Metrics> {
         let batch = Batch::single(batches, "a diffusion step")?;
-        let x0 = batch.data;
-        let [n, f] = x0.dims();
+        let [n, f] = batch.data.dims();
         let features = self.model.module().features();
         if f != features || n == 0 {
             return Err(CoreError::Shape {
@@ -269,40 +269,60 @@ impl<M: Denoiser> TrainStep for DiffusionTrainer<M> {
                 found: vec![n, f],
             });
         }
-        let class = self.labels(batch.labels.as_ref(), n, rng)?;
-        let device = self.model.device().clone();
-        let steps = self.schedule.len();
-        let ts: Vec<usize> = (0..n).map(|_| rng.below(steps)).collect();
-        let noise = rng.normal([n, f], &device);
-        let x_t = add_noise_batch(&self.schedule, x0.clone(), noise.clone(), &ts)?;
-        let prediction = self.config.prediction;
-        let (c_x0, c_eps): (Vec<f32>, Vec<f32>) = ts
-            .iter()
-            .map(|&t| {
-                let (a, b) = prediction.target(self.schedule.alpha_bar(Some(t)));
-                (a as f32, b as f32)
-            })
-            .unzip();
-        let target = x0 * column(c_x0, &device) + noise * column(c_eps, &device);
-        let weights = column(
-            ts.iter().map(|&t| self.loss_weight(t) as f32).collect(),
-            &device,
-        );
-        let t = Tensor::<1>::from_data(
-            TensorData::new(ts.iter().map(|&t| t as f32).collect(), [n]),
-            &device,
-        );
-        let out = self.model.module().forward(x_t, t, class);
-        let per_example = (out - target).powi_scalar(2).mean_dim(1);
-        let loss = (per_example.clone() * weights).mean();
-        let mut metrics = Metrics::new()
-            .with_tensor("loss", loss.clone())
-            .with_tensor("mse", per_example.mean());
+        let (config, schedule) = (&self.config, &self.schedule);
+        let classes = self.model.module().num_classes();
+        let mut metrics = self.model.update_sharded(batch, |model, batch| {
+            let x0 = batch.data;
+            let [n, f] = x0.dims();
+            let device = x0.device();
+            let class = training_labels(
+                classes,
+                config.p_uncond,
+                batch.labels.as_ref(),
+                n,
+                rng,
+                &device,
+            )?;
+            let steps = schedule.len();
+            let ts: Vec<usize> = (0..n).map(|_| rng.below(steps)).collect();
+            let noise = rng.normal([n, f], &device);
+            let x_t = add_noise_batch(schedule, x0.clone(), noise.clone(), &ts)?;
+            let prediction = config.prediction;
+            let (c_x0, c_eps): (Vec<f32>, Vec<f32>) = ts
+                .iter()
+                .map(|&t| {
+                    let (a, b) = prediction.target(schedule.alpha_bar(Some(t)));
+                    (a as f32, b as f32)
+                })
+                .unzip();
+            let target = x0 * column(c_x0, &device) + noise * column(c_eps, &device);
+            let weights = column(
+                ts.iter()
+                    .map(|&t| config.weighting.weight(schedule.snr(t), prediction) as f32)
+                    .collect(),
+                &device,
+            );
+            let t = Tensor::<1>::from_data(
+                TensorData::new(ts.iter().map(|&t| t as f32).collect(), [n]),
+                &device,
+            );
+            let out = model.forward(x_t, t, class);
+            let per_example = (out - target).powi_scalar(2).mean_dim(1);
+            let loss = (per_example.clone() * weights).mean();
+            let metrics = Metrics::new()
+                .with_tensor("loss", loss.clone())
+                .with_tensor("mse", per_example.mean());
+            Ok((loss, metrics))
+        })?;
         if let Some(ema) = &self.config.optimizer.ema {
-            metrics.push("ema_decay", ema.decay_at(self.model.updates()));
+            // The decay of the update just made.
+            metrics.push("ema_decay", ema.decay_at(self.model.updates() - 1));
         }
-        self.model.update(loss);
         Ok(metrics)
+    }
+
+    fn replicate(&mut self, devices: &[Device]) -> gen_core::Result<()> {
+        self.model.replicate(devices)
     }
 
     fn settle(&mut self) -> std::result::Result<(), Diverged> {

@@ -23,10 +23,10 @@
 use burn::config::Config;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use gen_core::card::MODEL_CARD;
 use gen_core::error::{ensure_nonzero, ensure_positive};
-use gen_core::optim::{self, Diverged, Guarded, OptimConfig, Optimized, Parts};
+use gen_core::optim::{self, Diverged, Guarded, OptimConfig, Optimized, Parts, Share};
 use gen_core::{
     Batch, Error as CoreError, Metrics, SeededRng, StateReader, StateWriter, Stateful, TrainStep,
     labels,
@@ -203,6 +203,17 @@ impl<G: Generator, D: Discriminator> GanTrainer<G, D> {
     }
 }
 
+/// One shard of a step's last critic batch, kept for the generator's update.
+struct LastShard<G> {
+    weight: f64,
+    generator: G,
+    fake: Tensor<2>,
+    labels: Option<Tensor<1, Int>>,
+    loss_d: Tensor<1>,
+    scores: (Tensor<1>, Tensor<1>),
+    penalty: Option<Tensor<1>>,
+}
+
 /// Clamps every trainable float parameter to `[-c, c]` (buffers such as
 /// running statistics and spectral-norm vectors are not trainable and are
 /// left alone).
@@ -254,47 +265,86 @@ impl<G: Generator, D: Discriminator> TrainStep for GanTrainer<G, D> {
                 t.mean()
             }
         };
-        // The last critic update's figures (the losses stay on the device).
-        let mut last = None;
+        // Per shard of the last critic batch: the generator replica and
+        // the fakes it made (the generator's update reuses them), and the
+        // critic's figures (the losses stay on the device).
+        let mut last: Vec<LastShard<G>> = Vec::new();
+        let devices = self.generator.devices();
         for batch in batches {
-            let real = batch.data;
-            let n = real.dims()[0];
-            labels::for_training(n, batch.labels.as_ref(), classes)?;
-            let labels = classes.and(batch.labels);
-            let z = rng.normal([n, latent], self.generator.device());
-            let fake = self.generator.module().generate(z, labels.clone());
-            let d = self.discriminator.module();
-            let real_logits = d.logits(real.clone(), labels.clone());
-            let fake_logits = d.logits(fake.clone().detach(), labels.clone());
-            let scores = (score(real_logits.clone()), score(fake_logits.clone()));
-            let mut objective = loss.discriminator(real_logits, fake_logits);
-            let mut penalty = None;
-            if let Some(gp) = &self.config.gradient_penalty {
-                let p = gradient_penalty(d, real, fake.clone(), labels.clone(), gp, rng);
-                objective = objective + p.clone() * gp.weight;
-                penalty = Some(p);
+            labels::for_training(batch.len(), batch.labels.as_ref(), classes)?;
+            last.clear();
+            let mut shares = Vec::new();
+            for (weight, shard) in batch.split(&devices) {
+                let device = shard.device();
+                let real = shard.data;
+                let n = real.dims()[0];
+                let labels = classes.and(shard.labels);
+                let generator = self.generator.replica(&device);
+                let d = self.discriminator.replica(&device);
+                let z = rng.normal([n, latent], &device);
+                let fake = generator.generate(z, labels.clone());
+                let real_logits = d.logits(real.clone(), labels.clone());
+                let fake_logits = d.logits(fake.clone().detach(), labels.clone());
+                let scores = (score(real_logits.clone()), score(fake_logits.clone()));
+                let mut objective = loss.discriminator(real_logits, fake_logits);
+                let mut penalty = None;
+                if let Some(gp) = &self.config.gradient_penalty {
+                    let p = gradient_penalty(&d, real, fake.clone(), labels.clone(), gp, rng);
+                    objective = objective + p.clone() * gp.weight;
+                    penalty = Some(p);
+                }
+                let loss_d = objective.clone();
+                shares.push(Share {
+                    weight,
+                    module: d,
+                    loss: objective,
+                });
+                last.push(LastShard {
+                    weight,
+                    generator,
+                    fake,
+                    labels,
+                    loss_d,
+                    scores,
+                    penalty,
+                });
             }
-            let loss_d = objective.clone();
-            self.discriminator.update(objective);
+            self.discriminator.update_from(shares);
             if let Some(c) = self.config.clip {
                 self.discriminator.map_module(|d| clip_weights(d, c));
             }
-            last = Some((fake, labels, loss_d, scores, penalty));
         }
-        let Some((fake, labels, loss_d, (d_real, d_fake), penalty)) = last else {
+        if last.is_empty() {
             return Err(CoreError::Unsupported("a GAN step needs a batch".into()));
-        };
-        let objective = loss.generator(self.discriminator.module().logits(fake, labels));
-        let mut metrics = Metrics::new()
-            .with_tensor("loss_d", loss_d)
-            .with_tensor("loss_g", objective.clone())
-            .with_tensor("d_real", d_real)
-            .with_tensor("d_fake", d_fake);
-        if let Some(p) = penalty {
-            metrics.push_tensor("penalty", p);
         }
-        self.generator.update(objective);
-        Ok(metrics)
+        let mut shares = Vec::new();
+        let mut metrics = Vec::new();
+        for shard in last {
+            let d = self.discriminator.replica(&shard.fake.device());
+            let objective = loss.generator(d.logits(shard.fake, shard.labels));
+            let (d_real, d_fake) = shard.scores;
+            let mut m = Metrics::new()
+                .with_tensor("loss_d", shard.loss_d)
+                .with_tensor("loss_g", objective.clone())
+                .with_tensor("d_real", d_real)
+                .with_tensor("d_fake", d_fake);
+            if let Some(p) = shard.penalty {
+                m.push_tensor("penalty", p);
+            }
+            metrics.push((shard.weight, m));
+            shares.push(Share {
+                weight: shard.weight,
+                module: shard.generator,
+                loss: objective,
+            });
+        }
+        self.generator.update_from(shares);
+        Ok(Metrics::weighted(metrics, self.generator.device()))
+    }
+
+    fn replicate(&mut self, devices: &[Device]) -> gen_core::Result<()> {
+        self.generator.replicate(devices)?;
+        self.discriminator.replicate(devices)
     }
 
     fn settle(&mut self) -> std::result::Result<(), Diverged> {

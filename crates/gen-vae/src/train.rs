@@ -159,34 +159,39 @@ impl<M: Vae> TrainStep for VaeTrainer<M> {
 
     fn step(&mut self, batches: Vec<Batch>, rng: &mut SeededRng) -> gen_core::Result<Metrics> {
         let batch = Batch::single(batches, "a VAE step")?;
-        let model = self.model.module();
-        let condition = condition_for(model, &batch.data, batch.labels.as_ref())?;
-        check_values(&batch.data, model.output().likelihood())?;
-        let x = batch.data;
-        let mut metrics = Metrics::new();
-        let loss = match self.config.objective {
-            Objective::Elbo => {
-                let beta = self.config.beta_at(self.model.updates());
-                let terms = elbo_terms(model, x, condition, rng);
-                let loss = -terms.bound(beta).mean();
-                let log_px = terms.log_likelihood.mean();
-                let kl = terms.kl.mean();
-                metrics.push_tensor("loss", loss.clone());
-                metrics.push_tensor("neg_elbo", kl.clone() - log_px.clone());
-                metrics.push_tensor("recon", -log_px);
-                metrics.push_tensor("kl", kl);
-                metrics.push("beta", beta);
-                loss
-            }
-            Objective::Iwae { samples } => {
-                let loss = -iwae_bound(model, x, condition, samples, rng).mean();
-                metrics.push_tensor("loss", loss.clone());
-                metrics.push_tensor("neg_iwae", loss.clone());
-                loss
-            }
-        };
-        self.model.update(loss);
-        Ok(metrics)
+        let objective = self.config.objective;
+        let beta = self.config.beta_at(self.model.updates());
+        self.model.update_sharded(batch, |model, batch| {
+            let condition = condition_for(model, &batch.data, batch.labels.as_ref())?;
+            check_values(&batch.data, model.output().likelihood())?;
+            let x = batch.data;
+            let mut metrics = Metrics::new();
+            let loss = match objective {
+                Objective::Elbo => {
+                    let terms = elbo_terms(model, x, condition, rng);
+                    let loss = -terms.bound(beta).mean();
+                    let log_px = terms.log_likelihood.mean();
+                    let kl = terms.kl.mean();
+                    metrics.push_tensor("loss", loss.clone());
+                    metrics.push_tensor("neg_elbo", kl.clone() - log_px.clone());
+                    metrics.push_tensor("recon", -log_px);
+                    metrics.push_tensor("kl", kl);
+                    metrics.push("beta", beta);
+                    loss
+                }
+                Objective::Iwae { samples } => {
+                    let loss = -iwae_bound(model, x, condition, samples, rng).mean();
+                    metrics.push_tensor("loss", loss.clone());
+                    metrics.push_tensor("neg_iwae", loss.clone());
+                    loss
+                }
+            };
+            Ok((loss, metrics))
+        })
+    }
+
+    fn replicate(&mut self, devices: &[Device]) -> gen_core::Result<()> {
+        self.model.replicate(devices)
     }
 
     fn settle(&mut self) -> std::result::Result<(), Diverged> {

@@ -16,8 +16,10 @@ mod config;
 mod ema;
 mod guard;
 mod optimized;
+mod sharded;
 
 pub use config::{EmaConfig, GradClip, LrSchedule, OptimConfig, OptimizerKind};
 pub use ema::Ema;
 pub use guard::{Diverged, Guarded, settle};
 pub use optimized::{Optimized, Parts};
+pub use sharded::Share;

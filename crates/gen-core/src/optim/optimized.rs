@@ -61,8 +61,8 @@ struct Progress {
 /// What changes with every update; cloned (cheaply: tensors are shared)
 /// before the first unchecked update so that it can be put back.
 #[derive(Clone)]
-struct State<M: Module> {
-    module: M,
+pub(super) struct State<M: Module> {
+    pub(super) module: M,
     optimizer: ModuleOptimizer,
     scheduler: ModuleLrScheduler,
     ema: Option<Ema<M>>,
@@ -131,14 +131,17 @@ impl<M: Module> State<M> {
 /// ```
 #[derive(Clone)]
 pub struct Optimized<M: Module> {
-    state: State<M>,
+    pub(super) state: State<M>,
     /// The state before the first update not yet checked, and the losses
     /// of the updates since.
     before: Option<State<M>>,
     losses: Vec<Tensor<1>>,
     config: OptimConfig,
     parts: Parts,
-    device: Device,
+    pub(super) device: Device,
+    /// The other devices of data-parallel training (autodiff), after
+    /// `device`; empty on one device.
+    pub(super) replicas: Vec<Device>,
 }
 
 impl<M: Module> std::fmt::Debug for Optimized<M> {
@@ -174,6 +177,7 @@ impl<M: Module> Optimized<M> {
             config,
             parts: Parts::MODEL,
             device,
+            replicas: Vec::new(),
         })
     }
 
@@ -344,6 +348,7 @@ impl<M: Module> Optimized<M> {
             config: self.config.clone(),
             parts: self.parts,
             device: self.device.clone(),
+            replicas: self.replicas.clone(),
         })
     }
 
