@@ -1,7 +1,7 @@
 //! Training on remote devices, against gen-serve processes started here on
 //! 127.0.0.1 (ports the system picks, killed at the end): the same losses
 //! as local flex, data parallelism over two servers equal to one device on
-//! the whole batch, and typed errors for a wrong token, a server that is
+//! the whole batch (for every family), and typed errors for a wrong token, a server that is
 //! not there and a server killed mid-run (whose run then resumes).
 
 use std::io::{BufRead, BufReader};
@@ -208,6 +208,84 @@ fn data_parallel_over_two_servers_is_one_device_on_the_whole_batch() {
         matches!(err, CoreError::Remote(RemoteError::Lost { .. })),
         "{err}"
     );
+}
+
+fn train_gpt(devices: &[Device], steps: u64, dir: &Path) {
+    use gen_ar::{GptConfig, GptTrainer, GptTrainingConfig, Tokenizer};
+    use gen_data::text::{TokenStream, TokenWindows, sonnets};
+    let text = sonnets().text;
+    let tokenizer = Tokenizer::chars_of(&text);
+    let vocab = tokenizer.vocab_size();
+    let stream = TokenStream::new("sonnets", tokenizer.encode(&text).unwrap(), vocab).unwrap();
+    let local = Device::flex();
+    let model = with_seed(3, &local, || {
+        GptConfig::new(vocab)
+            .with_block_size(16)
+            .with_n_layer(1)
+            .with_n_head(2)
+            .with_n_embd(32)
+            .init(&local)
+            .unwrap()
+    });
+    let config = GptTrainingConfig::nanogpt(steps);
+    let mut gpt = GptTrainer::new(model, tokenizer, config, &devices[0]).unwrap();
+    gpt.replicate(devices).unwrap();
+    quiet(steps, 0, dir)
+        .fit(
+            &mut gpt,
+            &mut TokenWindows::new(stream, 16, 6, 0).unwrap(),
+            &mut SeededRng::new(0),
+        )
+        .unwrap();
+}
+
+fn train_diffusion(devices: &[Device], steps: u64, dir: &Path) {
+    use gen_diffusion::{DiffusionTrainer, DiffusionTrainingConfig, MlpDenoiserConfig};
+    let local = Device::flex();
+    let model = with_seed(4, &local, || {
+        MlpDenoiserConfig::new(64)
+            .with_hidden(64)
+            .with_depth(2)
+            .with_num_classes(Some(10))
+            .init(&local)
+            .unwrap()
+    });
+    let config = DiffusionTrainingConfig::new().with_p_uncond(0.2);
+    let mut model = DiffusionTrainer::new(model, config, &devices[0]).unwrap();
+    model.replicate(devices).unwrap();
+    quiet(steps, 0, dir)
+        .fit(&mut model, &mut digits(25), &mut SeededRng::new(8))
+        .unwrap();
+}
+
+#[test]
+fn data_parallel_gpt_and_diffusion_over_two_servers() {
+    let (a, b) = (Server::start(Some(TOKEN)), Server::start(Some(TOKEN)));
+    let two = [a.device(), b.device()];
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |s: &str| tmp.path().join(s);
+    // The GPT's loss draws nothing: one device on the whole batch.
+    train_gpt(&[Device::flex()], 4, &dir("gpt1"));
+    train_gpt(&two, 4, &dir("gpt2"));
+    close(
+        "gpt loss",
+        &metrics(&dir("gpt1"), "loss"),
+        &metrics(&dir("gpt2"), "loss"),
+        1e-4,
+    );
+    // Diffusion draws timesteps, then noise, per shard: the same shards on
+    // one local device draw the same numbers.
+    let flex = Device::flex();
+    train_diffusion(&[flex.clone(), flex], 4, &dir("dm1"));
+    train_diffusion(&two, 4, &dir("dm2"));
+    for name in ["loss", "mse"] {
+        close(
+            name,
+            &metrics(&dir("dm1"), name),
+            &metrics(&dir("dm2"), name),
+            1e-4,
+        );
+    }
 }
 
 #[test]
