@@ -162,6 +162,11 @@ struct Args {
     /// `--device` (comma-separated; e.g. a second remote server).
     #[arg(long)]
     replicas: Option<String>,
+    /// mlp_gan and conv_vae: read the previous step's losses before each
+    /// step, as `gen_core::Trainer` does (the guard's one read per step:
+    /// one round trip per step on a remote device).
+    #[arg(long)]
+    read_losses: bool,
     /// DDIM steps of one sampling run.
     #[arg(long, default_value_t = 50)]
     ddim_steps: usize,
@@ -474,8 +479,16 @@ where
     let ad = trainer.device();
     let mut rng = SeededRng::new(args.seed);
     let data = fake_mnist(args.batch, &mut SeededRng::new(1234), &ad);
+    let read = args.read_losses;
     Ok(Prepared {
         step: Box::new(move |i| {
+            if read {
+                trainer.settle().map_err(|d| gcore::Error::NonFinite {
+                    step: i as u64,
+                    metric: d.metric,
+                    value: d.value,
+                })?;
+            }
             let real = data[i % DATA_BATCHES].clone();
             trainer.step(vec![Batch::new(real)], &mut rng).map(drop)
         }),
@@ -535,8 +548,16 @@ fn vae(args: &Args, devices: &[Device]) -> gcore::Result<Prepared> {
         .into_iter()
         .map(|x| (x + 1.0) / 2.0)
         .collect();
+    let read = args.read_losses;
     Ok(Prepared {
         step: Box::new(move |i| {
+            if read {
+                trainer.settle().map_err(|d| gcore::Error::NonFinite {
+                    step: i as u64,
+                    metric: d.metric,
+                    value: d.value,
+                })?;
+            }
             let x = data[i % DATA_BATCHES].clone();
             trainer.step(vec![Batch::new(x)], &mut rng).map(drop)
         }),

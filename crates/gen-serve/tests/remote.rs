@@ -29,8 +29,36 @@ struct Server {
 
 impl Server {
     fn start(token: Option<&str>) -> Self {
+        Self::with_args(
+            token,
+            &["--listen", "127.0.0.1:0"],
+            "remote:ws://127.0.0.1:",
+        )
+    }
+
+    /// An Iroh server without relays, dialled at a direct UDP port.
+    fn iroh(token: Option<&str>) -> Self {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let args = [
+            "--iroh",
+            "--no-relays",
+            "--iroh-port",
+            &port,
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        Self::with_args(token, &args, "remote:iroh:")
+    }
+
+    fn with_args(token: Option<&str>, args: &[&str], prefix: &str) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gen-serve"));
-        cmd.args(["--listen", "127.0.0.1:0", "--threads", "1"])
+        cmd.args(args)
+            .args(["--threads", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .env_remove(remote::TOKEN_ENV);
@@ -43,7 +71,7 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .expect("gen-serve prints its device name");
-        assert!(line.starts_with("remote:ws://127.0.0.1:"), "{line}");
+        assert!(line.starts_with(prefix), "{line}");
         Self {
             child,
             name: line.trim().to_string(),
@@ -168,6 +196,27 @@ fn a_remote_flex_device_trains_as_local_flex_does() {
     for name in ["loss_d", "loss_g", "d_real", "d_fake"] {
         close(name, &metrics(&here, name), &metrics(&there, name), 1e-5);
     }
+}
+
+#[test]
+fn an_iroh_server_trains_as_local_flex_does() {
+    let server = Server::iroh(Some(TOKEN));
+    assert!(server.name.contains("@127.0.0.1:"), "{}", server.name);
+    let tmp = tempfile::tempdir().unwrap();
+    let (here, there) = (tmp.path().join("local"), tmp.path().join("iroh"));
+    train_gan(&[Device::flex()], 3, &here);
+    train_gan(&[server.device()], 3, &there);
+    close(
+        "loss_g",
+        &metrics(&here, "loss_g"),
+        &metrics(&there, "loss_g"),
+        1e-5,
+    );
+    let err = remote::connect(&server.name, Some("wrong")).unwrap_err();
+    assert!(
+        matches!(err, CoreError::Remote(RemoteError::Unauthorized { .. })),
+        "{err}"
+    );
 }
 
 #[test]
