@@ -457,6 +457,16 @@ fn run(args: &Args) -> gcore::Result<Value> {
     Ok(record)
 }
 
+/// The trainer's updates so far checked, as `Trainer` does before each
+/// step (one read of the last step's losses).
+fn settled(trainer: &mut dyn TrainStep, step: usize) -> gcore::Result<()> {
+    trainer.settle().map_err(|d| gcore::Error::NonFinite {
+        step: step as u64,
+        metric: d.metric,
+        value: d.value,
+    })
+}
+
 /// `a` with the keys of `b` added.
 fn extend(mut a: Value, b: Value) -> Value {
     if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
@@ -483,11 +493,7 @@ where
     Ok(Prepared {
         step: Box::new(move |i| {
             if read {
-                trainer.settle().map_err(|d| gcore::Error::NonFinite {
-                    step: i as u64,
-                    metric: d.metric,
-                    value: d.value,
-                })?;
+                settled(&mut trainer, i)?;
             }
             let real = data[i % DATA_BATCHES].clone();
             trainer.step(vec![Batch::new(real)], &mut rng).map(drop)
@@ -552,11 +558,7 @@ fn vae(args: &Args, devices: &[Device]) -> gcore::Result<Prepared> {
     Ok(Prepared {
         step: Box::new(move |i| {
             if read {
-                trainer.settle().map_err(|d| gcore::Error::NonFinite {
-                    step: i as u64,
-                    metric: d.metric,
-                    value: d.value,
-                })?;
+                settled(&mut trainer, i)?;
             }
             let x = data[i % DATA_BATCHES].clone();
             trainer.step(vec![Batch::new(x)], &mut rng).map(drop)
