@@ -280,7 +280,13 @@ impl Metrics {
     /// weighted by its share of the rows (the weights sum to 1); values
     /// still on a device are summed on `device` without being read. The
     /// names and their order are the first shard's.
-    pub fn weighted(parts: Vec<(f64, Metrics)>, device: &Device) -> Metrics {
+    pub fn weighted(mut parts: Vec<(f64, Metrics)>, device: &Device) -> Metrics {
+        // One device: the metrics as they are (no tensor op per metric).
+        if let [(weight, _)] = parts.as_slice()
+            && *weight == 1.0
+        {
+            return parts.remove(0).1;
+        }
         let mut out: Vec<(String, Value)> = Vec::new();
         for (weight, metrics) in parts {
             for (name, value) in metrics.0 {
