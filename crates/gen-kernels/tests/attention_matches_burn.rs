@@ -10,7 +10,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
-use common::{host, rel, same_at_any_thread_count};
+use common::{host, normal, rel, same_at_any_thread_count};
 
 /// The definition, in burn's operations.
 fn burns(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
@@ -45,17 +45,15 @@ fn ours(qkv: Tensor<3>, heads: usize, causal: bool) -> Tensor<3> {
 #[test]
 fn attention_matches_burn_on_random_shapes() {
     let device = Device::flex().autodiff();
-    device.seed(5);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let normal = Distribution::Normal(0.0, 1.0);
     let (mut worst_y, mut worst_g) = (0.0f32, 0.0f32);
     for case in 0..30 {
         let heads = rng.random_range(1..5);
         let d = [1, 2, 8, 16, 32, 33][case % 6];
         let (b, t) = (rng.random_range(1..5), rng.random_range(1..70));
         let causal = case % 3 != 0;
-        let qkv = Tensor::<3>::random([b, t, 3 * heads * d], normal, &device);
-        let g = Tensor::<3>::random([b, t, heads * d], normal, &device);
+        let qkv = normal(&mut rng, [b, t, 3 * heads * d], &device);
+        let g = normal(&mut rng, [b, t, heads * d], &device);
         let run = |f: fn(Tensor<3>, usize, bool) -> Tensor<3>| {
             let x = qkv.clone().require_grad();
             let y = f(x.clone(), heads, causal);

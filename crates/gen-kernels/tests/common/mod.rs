@@ -3,7 +3,28 @@
 
 #![allow(dead_code)] // each test file uses a part
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+/// A tensor of standard normal values drawn from `rng` (Box-Muller), so a
+/// test's inputs do not depend on which other test drew from the device's
+/// shared generator first.
+pub fn normal<const D: usize>(
+    rng: &mut ChaCha8Rng,
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D> {
+    let n = shape.iter().product::<usize>();
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            let u: f64 = 1.0 - rng.random::<f64>();
+            let v: f64 = rng.random();
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
 
 /// The values of a tensor, as f32.
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
