@@ -17,12 +17,12 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Li
 use burn::tensor::activation::{gelu_approximate, log_softmax};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use gen_core::interop::TorchModule;
-use gen_nn::{KvCache, MultiHeadAttention, gelu, layer_norm};
+use gen_nn::{KvCache, MultiHeadAttention, gelu, layer_norm, linear, linear_transposed};
 
 use crate::config::{Gelu, GptConfig};
 
 /// A linear layer with GPT-2's initialisation: weight `N(0, std)`, bias 0.
-fn linear(d_in: usize, d_out: usize, std: f64, bias: bool, device: &Device) -> Linear {
+fn gpt2_linear(d_in: usize, d_out: usize, std: f64, bias: bool, device: &Device) -> Linear {
     Linear {
         weight: Param::from_tensor(Tensor::random(
             [d_in, d_out],
@@ -57,12 +57,12 @@ pub struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.c_fc.forward(x);
+        let h = linear(&self.c_fc, x);
         let h = match self.gelu {
             Gelu::Exact => gelu(h),
             Gelu::Tanh => gelu_approximate(h),
         };
-        self.c_proj.forward(h)
+        linear(&self.c_proj, h)
     }
 }
 
@@ -97,15 +97,15 @@ impl Block {
         Self {
             ln_1: norm(),
             attn: MultiHeadAttention {
-                c_attn: linear(e, 3 * e, 0.02, b, device),
-                c_proj: linear(e, e, residual, b, device),
+                c_attn: gpt2_linear(e, 3 * e, 0.02, b, device),
+                c_proj: gpt2_linear(e, e, residual, b, device),
                 heads: config.n_head,
                 causal: true,
             },
             ln_2: norm(),
             mlp: Mlp {
-                c_fc: linear(e, 4 * e, 0.02, b, device),
-                c_proj: linear(4 * e, e, residual, b, device),
+                c_fc: gpt2_linear(e, 4 * e, 0.02, b, device),
+                c_proj: gpt2_linear(4 * e, e, residual, b, device),
                 gelu: config.gelu,
             },
             dropout: DropoutConfig::new(config.dropout).init(),
@@ -191,7 +191,8 @@ impl GptConfig {
                 .with_epsilon(self.layer_norm_epsilon)
                 .with_bias(self.bias)
                 .init(device),
-            lm_head: (!self.tie_weights).then(|| linear(e, self.vocab_size, 0.02, false, device)),
+            lm_head: (!self.tie_weights)
+                .then(|| gpt2_linear(e, self.vocab_size, 0.02, false, device)),
             config: self.clone(),
         })
     }
@@ -240,8 +241,8 @@ impl Gpt {
         let x = layer_norm(&self.ln_f, self.config.layer_norm_epsilon, x)
             .reshape([b * t, self.config.n_embd]);
         let logits = match &self.lm_head {
-            Some(head) => head.forward(x),
-            None => x.matmul(self.wte.weight.val().transpose()),
+            Some(head) => linear(head, x),
+            None => linear_transposed(x, self.wte.weight.val()),
         };
         logits.reshape([b, t, self.config.vocab_size])
     }

@@ -10,14 +10,15 @@
 //! gradients). Everywhere else (ndarray, wgpu, cuda, f16, groups) they are
 //! burn's own operations, so nothing changes there.
 //!
-//! [`gelu`], [`silu`] and [`layer_norm`] are burn's functional operations
-//! too, and [`self_attention`] is multi-head self-attention from a fused
-//! `q | k | v` projection (`None` where it does not apply); on flex they
-//! run one vectorised pass forward and one backward each (see the
-//! modules' docs).
+//! [`linear`] (and [`linear_transposed`], a tied output layer), [`gelu`],
+//! [`silu`] and [`layer_norm`] are burn's functional operations too, and
+//! [`self_attention`] is multi-head self-attention from a fused `q | k | v`
+//! projection (`None` where it does not apply); on flex the linear layer
+//! is one matrix product forward and two backward, the others one
+//! vectorised pass each way (see the modules' docs).
 //!
 //! Models do not call these directly: gen-nn's layers do (`gen_nn::conv2d`,
-//! `gen_nn::conv_transpose2d`, `gen_nn::gelu`, `gen_nn::silu`,
+//! `gen_nn::conv_transpose2d`, `gen_nn::linear`, `gen_nn::gelu`, `gen_nn::silu`,
 //! `gen_nn::layer_norm`, `MultiHeadAttention`), keeping burn's modules,
 //! their parameter names and shapes, so checkpoints and PyTorch exports are
 //! unchanged.
@@ -46,6 +47,7 @@ mod conv;
 mod flex;
 #[cfg(feature = "flex")]
 mod gemm;
+mod linear;
 #[cfg(feature = "flex")]
 mod math;
 mod norm;
@@ -55,6 +57,7 @@ pub use attention::self_attention;
 #[cfg(feature = "flex")]
 pub use conv::geom::Geometry;
 pub use conv::{conv_transpose2d, conv2d};
+pub use linear::{linear, linear_transposed};
 pub use norm::layer_norm;
 pub use pointwise::{Pointwise, gelu, silu};
 

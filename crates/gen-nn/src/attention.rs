@@ -19,6 +19,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
 
 use crate::conv::{Conv2d, conv2d};
+use crate::linear::linear;
 
 /// `softmax(q k^T / sqrt(d) + mask) v` per head.
 ///
@@ -187,8 +188,7 @@ impl MultiHeadAttention {
 
     fn merge(&self, o: Tensor<4>) -> Tensor<3> {
         let [b, h, t, d] = o.dims();
-        self.c_proj
-            .forward(o.swap_dims(1, 2).reshape([b, t, h * d]))
+        linear(&self.c_proj, o.swap_dims(1, 2).reshape([b, t, h * d]))
     }
 
     /// Attention over the whole sequence.
@@ -196,11 +196,11 @@ impl MultiHeadAttention {
     /// # Shapes
     /// `x`: `[b, t, c]` -> the same.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let qkv = self.c_attn.forward(x);
+        let qkv = linear(&self.c_attn, x);
         // gen-kernels' fused kernel on flex (no head is split or merged by a
         // copy); burn's operations elsewhere.
         if let Some(y) = gen_kernels::self_attention(&qkv, self.heads, self.causal) {
-            return self.c_proj.forward(y);
+            return linear(&self.c_proj, y);
         }
         let [q, k, v] = self.split(qkv);
         self.merge(attend(q, k, v, self.causal.then_some(0)))
@@ -215,7 +215,7 @@ impl MultiHeadAttention {
     /// `x`: `[b, t_new, c]` -> the same.
     pub fn forward_cached(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
         let offset = cache.len();
-        let [q, k, v] = self.split(self.c_attn.forward(x));
+        let [q, k, v] = self.split(linear(&self.c_attn, x));
         let (k, v) = cache.extend(k, v);
         self.merge(attend(q, k, v, self.causal.then_some(offset)))
     }

@@ -12,6 +12,7 @@
 //! | [`resample`] | nearest-neighbour upsampling |
 //! | [`norm`] | [`layer_norm`] (gen-kernels on flex) and normalisation + activation pairs ([`group_norm_silu`]) |
 //! | [`activation`] | [`gelu`] and [`silu`] (gen-kernels on flex), [`leaky_relu`] with a fast backward |
+//! | [`linear`] | the linear seam ([`linear`], [`linear_transposed`] for a tied output layer): gen-kernels on flex, burn elsewhere |
 //! | [`conv`] | the convolution seam ([`conv2d`], [`conv_transpose2d`], [`conv3x3`]): gen-kernels on flex, burn elsewhere |
 //!
 //! The fast path is chosen here, at the block (candle's `use_flash_attn`,
@@ -35,6 +36,7 @@ pub mod activation;
 pub mod attention;
 pub mod conv;
 pub mod embedding;
+pub mod linear;
 pub mod norm;
 pub mod resample;
 pub mod residual;
@@ -43,6 +45,7 @@ pub use activation::{gelu, leaky_relu, silu};
 pub use attention::{KvCache, MultiHeadAttention, SpatialAttention, attend};
 pub use conv::{conv_transpose2d, conv2d, conv2d_with_weight, conv3x3};
 pub use embedding::{Conditioning, sinusoidal_embedding};
+pub use linear::{linear, linear_transposed};
 pub use norm::{group_norm_silu, layer_norm};
 pub use resample::upsample_nearest;
 pub use residual::ResidualBlock;
