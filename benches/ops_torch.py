@@ -98,6 +98,8 @@ op("group_norm(8,32) [64,32,28,28]", (B, 32, 28, 28), lambda: nn.GroupNorm(8, 32
 op("group_norm(8,128) [64,128,14,14]", (B, 128, 14, 14), lambda: nn.GroupNorm(8, 128))
 for i, o in [(64, 256), (256, 512), (512, 784), (784, 512), (512, 256)]:
     op(f"linear {i}->{o} [64,{i}]", (B, i), lambda: nn.Linear(i, o))
+for i, o in [(128, 384), (128, 512), (512, 128)]:
+    op(f"linear {i}->{o} [12,64,{i}]", (12, 64, i), lambda: nn.Linear(i, o))
 op("linear 100->6272 [64,100]", (B, 100), lambda: nn.Linear(100, 6272))
 op("linear 6272->1 [64,6272]", (B, 6272), lambda: nn.Linear(6272, 1))
 op("linear 3136->16 [64,3136]", (B, 3136), lambda: nn.Linear(3136, 16))

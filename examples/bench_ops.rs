@@ -218,20 +218,27 @@ fn run(args: &Args) -> gcore::Result<()> {
     for (i, o) in [(64, 256), (256, 512), (512, 784), (784, 512), (512, 256)] {
         cx.op(&format!("linear {i}->{o} [64,{i}]"), [b, i], |d| {
             let m = LinearConfig::new(i, o).init(d);
-            move |x| m.forward(x)
+            move |x| nn::linear(&m, x)
+        });
+    }
+    // The GPT's (bench_gpt.py): 768 tokens of width 128.
+    for (i, o) in [(128, 384), (128, 512), (512, 128)] {
+        cx.op(&format!("linear {i}->{o} [12,64,{i}]"), [12, 64, i], |d| {
+            let m = LinearConfig::new(i, o).init(d);
+            move |x| nn::linear(&m, x)
         });
     }
     cx.op("linear 100->6272 [64,100]", [b, 100], |d| {
         let m = LinearConfig::new(100, 6272).init(d);
-        move |x| m.forward(x)
+        move |x| nn::linear(&m, x)
     });
     cx.op("linear 6272->1 [64,6272]", [b, 6272], |d| {
         let m = LinearConfig::new(6272, 1).init(d);
-        move |x| m.forward(x)
+        move |x| nn::linear(&m, x)
     });
     cx.op("linear 3136->16 [64,3136]", [b, 3136], |d| {
         let m = LinearConfig::new(3136, 16).init(d);
-        move |x| m.forward(x)
+        move |x| nn::linear(&m, x)
     });
 
     // --- strided k4 convolutions (DCGAN D, VAE encoder) ---

@@ -12,7 +12,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 use gen_core::error::ensure_nonzero;
 use gen_core::rng::init_now;
-use gen_nn::silu;
+use gen_nn::{linear, silu};
 
 use crate::denoiser::{Denoiser, DenoiserConfig};
 use crate::error::Result;
@@ -114,11 +114,11 @@ impl Denoiser for MlpDenoiser {
     }
 
     fn forward(&self, x: Tensor<2>, t: Tensor<1>, class: Option<Tensor<1, Int>>) -> Tensor<2> {
-        let mut h = self.input.forward(x) + self.cond.forward(t, class);
+        let mut h = linear(&self.input, x) + self.cond.forward(t, class);
         for [a, b] in &self.blocks {
-            h = h.clone() + b.forward(silu(a.forward(silu(h))));
+            h = h.clone() + linear(b, silu(linear(a, silu(h))));
         }
-        self.output.forward(silu(h))
+        linear(&self.output, silu(h))
     }
 }
 

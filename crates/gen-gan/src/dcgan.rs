@@ -232,7 +232,7 @@ impl DcganGenerator {
             None => z,
         };
         let [c, h, w] = self.start;
-        let mut x = relu(self.project.forward(z)).reshape([n, c, h, w]);
+        let mut x = relu(gen_nn::linear(&self.project, z)).reshape([n, c, h, w]);
         for (up, bn) in self.blocks.iter().zip(&self.norms) {
             x = relu(bn.forward(gen_nn::conv_transpose2d(up, x)));
         }

@@ -167,7 +167,7 @@ impl MlpGenerator {
             None => z,
         };
         let x = hidden(&self.layers, &[], z, self.config.leaky_slope);
-        let x = self.layers[self.layers.len() - 1].forward(x);
+        let x = gen_nn::linear(&self.layers[self.layers.len() - 1], x);
         if self.config.tanh_output { tanh(x) } else { x }
     }
 

@@ -23,7 +23,7 @@
 //! `sigma = u^T W v` with `u`, `v` held constant, as in the paper.
 
 use burn::config::Config;
-use burn::module::{Module, Param, RunningState};
+use burn::module::{Module, RunningState};
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -179,9 +179,7 @@ impl SpectralNorm {
 
     /// `layer` applied with its normalised weight.
     pub fn forward_linear<const D: usize>(&self, layer: &Linear, x: Tensor<D>) -> Tensor<D> {
-        let mut l = layer.clone();
-        l.weight = Param::initialized(layer.weight.id, self.linear_weight(layer));
-        l.forward(x)
+        gen_nn::linear_with_weight(layer, self.linear_weight(layer), x)
     }
 
     /// `layer` applied with its normalised weight.
@@ -201,7 +199,7 @@ pub(crate) fn linear<const D: usize>(
 ) -> Tensor<D> {
     match norm {
         Some(sn) => sn.forward_linear(layer, x),
-        None => layer.forward(x),
+        None => gen_nn::linear(layer, x),
     }
 }
 

@@ -7,6 +7,7 @@
 //! Used identically by gen-diffusion's UNet and MLP denoiser.
 
 use crate::activation::silu;
+use crate::linear::linear;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
@@ -81,7 +82,7 @@ impl Conditioning {
         let [b] = t.dims();
         let device = t.device();
         let emb = sinusoidal_embedding(t, self.sinusoid_dim);
-        let emb = self.linear2.forward(silu(self.linear1.forward(emb)));
+        let emb = linear(&self.linear2, silu(linear(&self.linear1, emb)));
         match (&self.classes, self.num_classes) {
             (Some(table), Some(k)) => {
                 let labels =

@@ -45,7 +45,7 @@ pub use activation::{gelu, leaky_relu, silu};
 pub use attention::{KvCache, MultiHeadAttention, SpatialAttention, attend};
 pub use conv::{conv_transpose2d, conv2d, conv2d_with_weight, conv3x3};
 pub use embedding::{Conditioning, sinusoidal_embedding};
-pub use linear::{linear, linear_transposed};
+pub use linear::{linear, linear_transposed, linear_with_weight};
 pub use norm::{group_norm_silu, layer_norm};
 pub use resample::upsample_nearest;
 pub use residual::ResidualBlock;

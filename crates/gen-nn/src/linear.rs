@@ -17,6 +17,19 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     gen_kernels::linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
+/// `layer` applied with `weight` in place of its own (spectral
+/// normalisation divides the weight before each use).
+///
+/// # Shapes
+/// `weight`: the layer's `[d_in, d_out]`; `x` as in [`linear`].
+pub fn linear_with_weight<const D: usize>(
+    layer: &Linear,
+    weight: Tensor<2>,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    gen_kernels::linear(x, weight, layer.bias.as_ref().map(|b| b.val()))
+}
+
 /// `x E^T` for a table `E: [d_out, d_in]`: an output layer tied to an
 /// embedding (`E` its weight), without materialising the transpose.
 ///

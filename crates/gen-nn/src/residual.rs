@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::attention::SpatialAttention;
 use crate::conv::{Conv2d, conv2d, conv3x3};
+use crate::linear::linear;
 use crate::norm::group_norm_silu;
 
 /// A residual block with time conditioning; see the [module docs](self).
@@ -63,7 +64,7 @@ impl ResidualBlock {
     pub fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
         let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
         let [b, c, _, _] = h.dims();
-        let h = h + self.time.forward(emb).reshape([b, c, 1, 1]);
+        let h = h + linear(&self.time, emb).reshape([b, c, 1, 1]);
         let h = conv2d(&self.conv2, group_norm_silu(&self.norm2, h));
         let x = match &self.skip {
             Some(conv) => conv2d(conv, x),

@@ -198,12 +198,15 @@ impl Vae for ConvVae {
             h = relu(gen_nn::conv2d(conv, h));
         }
         let h = with_condition(h.flatten(1, 3), condition);
-        DiagonalGaussian::new(self.mean.forward(h.clone()), self.log_variance.forward(h))
+        DiagonalGaussian::new(
+            gen_nn::linear(&self.mean, h.clone()),
+            gen_nn::linear(&self.log_variance, h),
+        )
     }
 
     fn decode(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         let b = z.dims()[0];
-        let h = relu(self.project.forward(with_condition(z, condition)));
+        let h = relu(gen_nn::linear(&self.project, with_condition(z, condition)));
         let mut h: Tensor<4> =
             h.reshape([b, self.bottom_channels, self.bottom_size, self.bottom_size]);
         let last = self.decoder.len() - 1;

@@ -141,16 +141,19 @@ impl Vae for MlpVae {
     fn encode(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> DiagonalGaussian {
         let mut h = with_condition(x, condition);
         for layer in &self.encoder {
-            h = relu(layer.forward(h));
+            h = relu(gen_nn::linear(layer, h));
         }
-        DiagonalGaussian::new(self.mean.forward(h.clone()), self.log_variance.forward(h))
+        DiagonalGaussian::new(
+            gen_nn::linear(&self.mean, h.clone()),
+            gen_nn::linear(&self.log_variance, h),
+        )
     }
 
     fn decode(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         let mut h = with_condition(z, condition);
         let last = self.decoder.len() - 1;
         for (i, layer) in self.decoder.iter().enumerate() {
-            h = layer.forward(h);
+            h = gen_nn::linear(layer, h);
             if i < last {
                 h = relu(h);
             }
