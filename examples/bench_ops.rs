@@ -199,11 +199,11 @@ fn run(args: &Args) -> gcore::Result<()> {
     });
     cx.op("batch_norm(64) [64,64,14,14]", [b, 64, 14, 14], |d| {
         let m = BatchNormConfig::new(64).init(d);
-        move |x| m.forward(x)
+        move |x| nn::batch_norm(&m, x)
     });
     cx.op("batch_norm(128) [64,128,7,7]", [b, 128, 7, 7], |d| {
         let m = BatchNormConfig::new(128).init(d);
-        move |x| m.forward(x)
+        move |x| nn::batch_norm(&m, x)
     });
     cx.op("group_norm(8,32) [64,32,28,28]", [b, 32, 28, 28], |d| {
         let m = GroupNormConfig::new(8, 32).init(d);

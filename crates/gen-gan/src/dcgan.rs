@@ -234,7 +234,7 @@ impl DcganGenerator {
         let [c, h, w] = self.start;
         let mut x = relu(gen_nn::linear(&self.project, z)).reshape([n, c, h, w]);
         for (up, bn) in self.blocks.iter().zip(&self.norms) {
-            x = relu(bn.forward(gen_nn::conv_transpose2d(up, x)));
+            x = relu(gen_nn::batch_norm(bn, gen_nn::conv_transpose2d(up, x)));
         }
         tanh(gen_nn::conv_transpose2d(&self.to_image, x))
     }
@@ -315,7 +315,7 @@ impl DcganDiscriminator {
             if i > 0
                 && let Some(bn) = self.norms.get(i - 1)
             {
-                x = bn.forward(x);
+                x = gen_nn::batch_norm(bn, x);
             }
             x = leaky_relu(x, self.leaky_slope);
         }

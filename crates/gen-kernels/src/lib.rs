@@ -11,7 +11,8 @@
 //! burn's own operations, so nothing changes there.
 //!
 //! [`linear`] (and [`linear_transposed`], a tied output layer), [`gelu`],
-//! [`silu`] and [`layer_norm`] are burn's functional operations too, and
+//! [`silu`], [`layer_norm`] and [`batch_norm_train`] are burn's functional
+//! operations too, and
 //! [`self_attention`] is multi-head self-attention from a fused `q | k | v`
 //! projection (`None` where it does not apply); on flex the linear layer
 //! is one matrix product forward and two backward, the others one
@@ -42,6 +43,7 @@
 //! ```
 
 mod attention;
+mod batch_norm;
 mod conv;
 #[cfg(feature = "flex")]
 mod flex;
@@ -54,6 +56,7 @@ mod norm;
 mod pointwise;
 
 pub use attention::self_attention;
+pub use batch_norm::batch_norm_train;
 #[cfg(feature = "flex")]
 pub use conv::geom::Geometry;
 pub use conv::{conv_transpose2d, conv2d};

@@ -10,7 +10,7 @@
 //! | [`attention`] | [`attend`] (scaled dot-product, optionally causal), [`SpatialAttention`] over pixels, [`MultiHeadAttention`] over sequences with a [`KvCache`] |
 //! | [`residual`] | [`ResidualBlock`]: GroupNorm/SiLU/conv with a time projection, optional attention |
 //! | [`resample`] | nearest-neighbour upsampling |
-//! | [`norm`] | [`layer_norm`] (gen-kernels on flex) and normalisation + activation pairs ([`group_norm_silu`]) |
+//! | [`norm`] | [`layer_norm`] and [`batch_norm`] (gen-kernels on flex) and normalisation + activation pairs ([`group_norm_silu`]) |
 //! | [`activation`] | [`gelu`] and [`silu`] (gen-kernels on flex), [`leaky_relu`] with a fast backward |
 //! | [`linear`] | the linear seam ([`linear`], [`linear_transposed`] for a tied output layer): gen-kernels on flex, burn elsewhere |
 //! | [`conv`] | the convolution seam ([`conv2d`], [`conv_transpose2d`], [`conv3x3`]): gen-kernels on flex, burn elsewhere |
@@ -46,6 +46,6 @@ pub use attention::{KvCache, MultiHeadAttention, SpatialAttention, attend};
 pub use conv::{conv_transpose2d, conv2d, conv2d_with_weight, conv3x3};
 pub use embedding::{Conditioning, sinusoidal_embedding};
 pub use linear::{linear, linear_transposed, linear_with_weight};
-pub use norm::{group_norm_silu, layer_norm};
+pub use norm::{batch_norm, group_norm_silu, layer_norm};
 pub use resample::upsample_nearest;
 pub use residual::ResidualBlock;
