@@ -5,6 +5,7 @@
 //! cargo run --release --example evaluate -- --run out/vae_mnist
 //! cargo run --release --example evaluate -- --run out/gan_mnist --samples 5000
 //! cargo run --release --example evaluate -- --run out/diffusion_mnist --sampler dpm_solver --steps 20
+//! cargo run --release --example evaluate -- --images torch_dcgan/samples.npy --range minus-one-to-one
 //! ```
 //!
 //! `--run` is a run folder (its newest checkpoint is read) or one
@@ -20,6 +21,12 @@
 //!
 //! GANs and diffusion models are sampled from their EMA weights when the
 //! run kept them (`--no-ema` to use the raw weights).
+//!
+//! `--images` scores samples that any program wrote instead (PyTorch's
+//! peers, `benches/torch_peers.py`, or `sample`'s output): a `.npy` array
+//! (`[n, 1, 28, 28]`, `[n, 28, 28]` or `[n, 784]`; float in `--range`, or
+//! uint8) or a folder of 28x28 PNGs, all of them, by the same classifier
+//! and against the same test images.
 
 mod common;
 
@@ -33,6 +40,7 @@ use common::dataset::{self, DataArgs};
 use generative::core::{self as gcore, SeededRng, ValueRange};
 use generative::data::{Binarize, IdxExamples, Loader, Split, Subset, Transform};
 use generative::diffusion::SamplerKind;
+use generative::eval::MnistClassifier;
 use generative::saved::{self, SampleOptions, Saved, SavedModel};
 use generative::vae::{Evaluation, evaluate};
 use serde::Serialize;
@@ -45,8 +53,16 @@ use serde_json::Value;
 #[command(version)]
 struct Args {
     /// A run folder (the `--out` of a training example) or a checkpoint folder.
+    #[arg(long, required_unless_present = "images", conflicts_with = "images")]
+    run: Option<PathBuf>,
+    /// Samples written by another program: a .npy array or a folder of PNGs,
+    /// scored instead of a run's model (all of them; --samples is ignored).
     #[arg(long)]
-    run: PathBuf,
+    images: Option<PathBuf>,
+    /// --images only: the value range of float samples (uint8 and PNG are
+    /// 0..=255).
+    #[arg(long, value_enum, default_value_t = Range::ZeroToOne)]
+    range: Range,
     /// The test set (--dataset mnist or fashion-mnist, --data, --accept-modified).
     #[command(flatten)]
     data: DataArgs,
@@ -81,6 +97,23 @@ struct Args {
     device: Option<String>,
 }
 
+/// The value range of float samples given by --images.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Range {
+    /// `[0, 1]` (a VAE's means; torchvision's `ToTensor`).
+    ZeroToOne,
+    /// `[-1, 1]` (a tanh generator; diffusion models).
+    MinusOneToOne,
+}
+
+/// The report for --images.
+#[derive(Serialize)]
+struct ImagesReport {
+    images: String,
+    count: usize,
+    quality: common::SampleQuality,
+}
+
 /// The printed report.
 #[derive(Serialize)]
 struct Report {
@@ -101,18 +134,13 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> gcore::Result<()> {
     let device = common::device(args.device.as_deref())?;
-    let saved = saved::open(&args.run, !args.no_ema, &device)?;
-    let (kind, _) = args.data.idx_images(Split::Test, "evaluate")?;
-    let classifier = dataset::required_classifier(kind, args.classifier.as_deref(), &device)?;
-    let reference = dataset::idx_test_images(&args.data, &device)?;
-    let available = reference.dims()[0];
-    if !(2..=available).contains(&args.test_images) {
-        return Err(gcore::Error::config(
-            "test_images",
-            format!("must be in 2..={available}, found {}", args.test_images),
-        ));
-    }
-    let reference = reference.narrow(0, 0, args.test_images);
+    let run_dir = match (&args.run, &args.images) {
+        (_, Some(images)) => return score_images(args, images, &device),
+        (Some(run), None) => run,
+        (None, None) => unreachable!("clap requires --run or --images"),
+    };
+    let (reference, classifier) = test_set(args, &device)?;
+    let saved = saved::open(run_dir, !args.no_ema, &device)?;
     let options = SampleOptions {
         sampler: args.sampler,
         steps: args.steps,
@@ -138,7 +166,7 @@ fn run(args: &Args) -> gcore::Result<()> {
         )
     });
     let report = Report {
-        run: common::display(&args.run),
+        run: common::display(run_dir),
         checkpoint: common::display(&saved.checkpoint),
         step: saved.step,
         family: saved.card.family.clone(),
@@ -147,6 +175,51 @@ fn run(args: &Args) -> gcore::Result<()> {
         sampler,
         quality,
         likelihood,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).expect("a report serialises")
+    );
+    Ok(())
+}
+
+/// The first --test-images test images (`[m, 1, 28, 28]` in `[0, 1]`) and
+/// the classifier that scores samples against them.
+fn test_set(
+    args: &Args,
+    device: &Device,
+) -> gcore::Result<(burn::tensor::Tensor<4>, MnistClassifier)> {
+    let (kind, _) = args.data.idx_images(Split::Test, "evaluate")?;
+    let classifier = dataset::required_classifier(kind, args.classifier.as_deref(), device)?;
+    let reference = dataset::idx_test_images(&args.data, device)?;
+    let available = reference.dims()[0];
+    if !(2..=available).contains(&args.test_images) {
+        return Err(gcore::Error::config(
+            "test_images",
+            format!("must be in 2..={available}, found {}", args.test_images),
+        ));
+    }
+    Ok((reference.narrow(0, 0, args.test_images), classifier))
+}
+
+/// Scores the samples of `path` (see the module docs).
+fn score_images(args: &Args, path: &std::path::Path, device: &Device) -> gcore::Result<()> {
+    let range = match args.range {
+        Range::ZeroToOne => ValueRange::ZeroToOne,
+        Range::MinusOneToOne => ValueRange::MinusOneToOne,
+    };
+    // The samples first: a bad file is reported before the test set loads.
+    let (n, values) = generative::data::samples::read_samples(path, [1, 28, 28], range)?;
+    let (reference, classifier) = test_set(args, device)?;
+    let images = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(values, [n, 1, 28, 28]),
+        device,
+    );
+    let quality = common::image_quality(images, None, reference, classifier)?;
+    let report = ImagesReport {
+        images: common::display(path),
+        count: n,
+        quality,
     };
     println!(
         "{}",

@@ -95,6 +95,67 @@ fn scores_a_saved_vae_or_says_what_is_missing() {
 }
 
 #[test]
+fn scores_samples_that_another_program_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    vae_run(&run);
+    let samples = dir.path().join("samples");
+    let args = [
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        samples.to_str().unwrap(),
+    ];
+    let out = example("sample", &[&args[..], &["--n", "20"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = mnist();
+    let score = |images: &Path| {
+        let images = images.to_str().unwrap();
+        let data = data.to_str().unwrap();
+        evaluate(&["--images", images, "--data", data, "--test-images", "200"])
+    };
+    // A file that is not samples: said before anything else is read.
+    let bad = dir.path().join("bad.npy");
+    std::fs::write(&bad, b"not numpy").unwrap();
+    let out = score(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.npy") && stderr.contains("not a .npy file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if !data.exists() {
+        eprintln!("{} absent: checking the error only", data.display());
+        return;
+    }
+    // The .npy and the PNGs of the same samples: the same count, and FIDs
+    // that differ only by the PNGs' 8-bit rounding.
+    let fid = |path: &Path| {
+        let out = score(path);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["count"], 20);
+        assert_eq!(report["quality"]["report"]["n_reference"], 200);
+        report["quality"]["report"]["fid"].as_f64().unwrap()
+    };
+    let (npy, png) = (fid(&samples.join("samples.npy")), fid(&samples));
+    assert!(
+        npy > 100.0 && (npy - png).abs() < 0.02 * npy,
+        "{npy} vs {png}"
+    );
+}
+
+#[test]
 fn folders_that_are_not_runs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = evaluate(&["--run", dir.path().to_str().unwrap()]);

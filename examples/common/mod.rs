@@ -118,8 +118,24 @@ pub fn sample_quality(
     }
     let samples = model.sample_images(n, labels.as_deref(), &mut rng, device)?;
     let images = to_unit_range(samples, range);
+    image_quality(images, labels.as_deref(), reference, classifier)
+}
+
+/// Scores `images` (`[n, 1, 28, 28]` in `[0, 1]`) against `reference`;
+/// with `labels` (the class each was drawn for), also the share the
+/// classifier puts in that class.
+///
+/// # Errors
+/// When the classifier or the metrics refuse the images.
+pub fn image_quality(
+    images: Tensor<4>,
+    labels: Option<&[usize]>,
+    reference: Tensor<4>,
+    classifier: MnistClassifier,
+) -> gcore::Result<SampleQuality> {
+    let n = images.dims()[0];
     let quality = ImageQuality::new(classifier, QualityConfig::new())?;
-    let conditional_accuracy = match &labels {
+    let conditional_accuracy = match labels {
         Some(labels) => {
             let predicted = quality.classifier().probs(images.clone())?.argmax(1);
             let predicted: Vec<i64> = predicted

@@ -11,6 +11,7 @@
 //! | [`folder`] | folders of PNG, JPEG, PGM/PPM, BMP images, flat or one subfolder per class (the ORL faces too) |
 //! | [`celeba`] | the CelebA layout: images, 40 attributes, partitions |
 //! | [`text`] | text corpora (a file or a folder of `.txt` files), token streams split by position, random windows for autoregressive models |
+//! | [`samples`] | samples written by any program (a `.npy` array or a folder of PNGs) read back to be scored with our metric |
 //! | [`transform`] | centre crop, resize, grey/RGB, random flip, binarisation, value range |
 //! | [`examples`] | [`Examples`], the view the loader batches; train/test splits |
 //! | [`loader`] | [`Loader`]: seeded shuffling, parallel decoding with prefetch, epochs, into tensors on any device |
@@ -40,6 +41,7 @@ pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod mnist;
+pub mod samples;
 pub mod text;
 pub mod toy;
 pub mod transform;
