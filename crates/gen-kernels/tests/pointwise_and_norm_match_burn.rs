@@ -135,14 +135,14 @@ fn layer_norm_is_as_accurate_as_burns_with_and_without_beta() {
         let shape = [rng.random_range(1..4), rng.random_range(1..90), d];
         let with_beta = case % 3 != 0;
         // Rows far from 0 lose digits when centred in f32, in either code.
-        let offset = [0.0, 5.0, -100.0][case % 3];
+        let offset: f64 = [0.0, 5.0, -100.0][case % 3];
         let x = normal(&mut rng, shape, &device) + offset;
         let gamma = normal(&mut rng, [d], &device);
         let beta = with_beta.then(|| normal(&mut rng, [d], &device));
         let g = normal(&mut rng, shape, &device);
         // Centring a row at `offset` in f32 loses about |offset| * eps of
         // each value, in either code: the floor of what can be asked.
-        let floor = 2e-5f64.max(4.0 * (offset as f64).abs() * f32::EPSILON as f64);
+        let floor = 2e-5f64.max(4.0 * offset.abs() * f32::EPSILON as f64);
         let zeros = vec![0.0f32; d];
         let want = reference(
             &host(x.clone().inner()),
