@@ -139,8 +139,10 @@ fn run(args: &Args) -> gcore::Result<()> {
         (Some(run), None) => run,
         (None, None) => unreachable!("clap requires --run or --images"),
     };
-    let (reference, classifier) = test_set(args, &device)?;
+    // The run first: a folder that is not one is said so whether or not
+    // the test set is there.
     let saved = saved::open(run_dir, !args.no_ema, &device)?;
+    let (reference, classifier) = test_set(args, &device)?;
     let options = SampleOptions {
         sampler: args.sampler,
         steps: args.steps,
