@@ -11,7 +11,7 @@
 //! Values come back as f32 in `[0, 1]`, `n` images of `c h w` each. A file
 //! of another shape or type, a value outside the range (beyond rounding,
 //! 1e-3) or not finite, an undecodable or wrongly sized PNG, or an empty
-//! folder is a typed [`Error`](crate::Error) that names the file.
+//! folder is a typed [`Error`] that names the file.
 //!
 //! ```
 //! use gen_core::ValueRange;

@@ -12,7 +12,7 @@
 //! | [`resample`] | nearest-neighbour upsampling |
 //! | [`norm`] | [`layer_norm`] and [`batch_norm`] (gen-kernels on flex) and normalisation + activation pairs ([`group_norm_silu`]) |
 //! | [`activation`] | [`gelu`] and [`silu`] (gen-kernels on flex), [`leaky_relu`] with a fast backward |
-//! | [`linear`] | the linear seam ([`linear`], [`linear_transposed`] for a tied output layer): gen-kernels on flex, burn elsewhere |
+//! | [`mod@linear`] | the linear seam ([`linear()`], [`linear_transposed`] for a tied output layer): gen-kernels on flex, burn elsewhere |
 //! | [`conv`] | the convolution seam ([`conv2d`], [`conv_transpose2d`], [`conv3x3`]): gen-kernels on flex, burn elsewhere |
 //!
 //! The fast path is chosen here, at the block (candle's `use_flash_attn`,
