@@ -8,7 +8,7 @@ classifier (issue 19: ours and PyTorch's side by side in one metric).
         --range minus-one-to-one --samples 10000
 
 Models (the layers of ../shared/bench/pytorch's scripts):
-  mlp_gan  bench_mlp_gan.py's G 100-256-512-784 (LeakyReLU 0.2, tanh) and
+  mlp_gan  bench_mlp_gan.py's G 64-256-512-784 (LeakyReLU 0.2, tanh) and
            D 784-512-256-1; BCE with logits; Adam 2e-4 (0.5, 0.999); batch 64;
            images in [-1, 1].
   dcgan    bench_dcgan.py's G and D (BatchNorm, LeakyReLU 0.2); the same recipe.
@@ -57,10 +57,12 @@ def find(data_dir, stem):
 
 
 class MlpG(nn.Module):
+    latent = 64  # bench_mlp_gan.py's Z
+
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(100, 256), nn.LeakyReLU(0.2),
+            nn.Linear(self.latent, 256), nn.LeakyReLU(0.2),
             nn.Linear(256, 512), nn.LeakyReLU(0.2),
             nn.Linear(512, 784), nn.Tanh())
 
@@ -82,9 +84,11 @@ class MlpD(nn.Module):
 
 
 class DcG(nn.Module):
+    latent = 100
+
     def __init__(self):
         super().__init__()
-        self.fc = nn.Linear(100, 128 * 7 * 7)
+        self.fc = nn.Linear(self.latent, 128 * 7 * 7)
         self.net = nn.Sequential(
             nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
             nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
@@ -140,7 +144,7 @@ def train_gan(g, d, images, args, gen, log):
     for epoch in range(args.epochs):
         sums, n = np.zeros(2), 0
         for real in batches(images, args.batch, gen):
-            fake = g(torch.randn(args.batch, 100, generator=gen))
+            fake = g(torch.randn(args.batch, g.latent, generator=gen))
             loss_d = (F.binary_cross_entropy_with_logits(d(real), ones)
                       + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros))
             opt_d.zero_grad(set_to_none=True)
@@ -155,7 +159,7 @@ def train_gan(g, d, images, args, gen, log):
         log(epoch, {"loss_d": sums[0] / n, "loss_g": sums[1] / n})
     g.eval()
     with torch.no_grad():
-        return torch.cat([g(torch.randn(1000, 100, generator=gen)) for _ in range(args.samples // 1000)])
+        return torch.cat([g(torch.randn(1000, g.latent, generator=gen)) for _ in range(args.samples // 1000)])
 
 
 def train_vae(vae, images, test, args, gen, log):

@@ -127,6 +127,10 @@ struct Args {
     /// Adam learning rate of both players.
     #[arg(long, default_value_t = 2e-4)]
     lr: f64,
+    /// The discriminator's own learning rate (two time-scale updates,
+    /// Heusel et al. 2017); default: --lr.
+    #[arg(long)]
+    lr_d: Option<f64>,
     /// Samples for the final evaluation (0: skip it).
     #[arg(long, default_value_t = 2000)]
     eval_samples: usize,
@@ -222,6 +226,9 @@ where
         .with_n_critic(args.n_critic)
         .with_clip(args.clip)
         .with_gradient_penalty(args.gp.map(|w| GradientPenaltyConfig::new().with_weight(w)));
+    if let Some(lr_d) = args.lr_d {
+        training.discriminator.lr = lr_d;
+    }
     if let Some(decay) = args.ema {
         training = training.with_ema(decay);
     }

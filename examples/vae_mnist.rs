@@ -9,9 +9,12 @@
 //! cargo run --release --example vae_mnist -- --model conv --conditional --epochs 5
 //! ```
 //!
-//! The defaults are those of PyTorch's MNIST VAE example: the MLP
-//! 784-400-20, Bernoulli decoder on grey levels read as probabilities,
-//! batch 128, Adam 1e-3, 10 epochs. `--binarize dynamic` trains on
+//! The model is that of PyTorch's MNIST VAE example (the MLP 784-400-20,
+//! Bernoulli decoder on grey levels read as probabilities, 10 epochs); the
+//! recipe is this project's, chosen by measurement (docs/vae.md): batch
+//! 64, Adam 2e-3 warmed up over 100 updates, then a cosine to 1e-5 at the
+//! last update. `--batch-size 128 --lr 1e-3 --lr-schedule constant` is
+//! PyTorch's example recipe. `--binarize dynamic` trains on
 //! dynamically binarised digits (each epoch draws new binary images) and
 //! tests on the test set binarised once with a fixed seed, the setting of
 //! the published log-likelihoods; `--nll-samples K` adds the
@@ -36,7 +39,7 @@ use clap::{Parser, ValueEnum};
 use common::dataset::{self, DataArgs, ImageData};
 use generative::core::{
     self as gcore, BatchSource, GridOptions, Sample, SeededRng, Trainer, TrainerConfig, ValueRange,
-    rng::seed_device, save_grid,
+    optim::LrSchedule, rng::seed_device, save_grid,
 };
 use generative::data::{Binarize, Examples, Loader};
 use generative::vae::{
@@ -59,6 +62,14 @@ enum Binarise {
     None,
     /// New binary draws every epoch; the test set binarised once.
     Dynamic,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, ValueEnum)]
+enum Schedule {
+    /// The same rate at every update.
+    Constant,
+    /// Linear warm-up, then a cosine to --min-lr at the last update.
+    Cosine,
 }
 
 /// Train a VAE on MNIST or any image dataset and report the test-set
@@ -98,11 +109,23 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     epochs: u64,
     /// Examples per batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
     lr: f64,
+    /// How the learning rate moves: `constant`, or `cosine` (a linear
+    /// warm-up over --warmup-steps, then a cosine down to --min-lr at the
+    /// last step of the run).
+    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
+    lr_schedule: Schedule,
+    /// Warm-up updates of the cosine schedule (at most a tenth of the run).
+    #[arg(long, default_value_t = 100)]
+    warmup_steps: u64,
+    /// The learning rate the cosine schedule ends at (default: 1e-5, or
+    /// --lr if lower).
+    #[arg(long, allow_negative_numbers = true)]
+    min_lr: Option<f64>,
     /// KL weight (beta-VAE); 1 is the plain VAE.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     beta: f64,
@@ -148,22 +171,32 @@ fn main() -> ExitCode {
 
 /// The training settings, checked: bad flags are reported before any data
 /// is read (and whether or not the data is there).
-fn training_config(args: &Args) -> gcore::Result<VaeTrainingConfig> {
+fn training_config(args: &Args, updates: u64) -> gcore::Result<VaeTrainingConfig> {
     let objective = match args.iwae {
         0 => Objective::Elbo,
         samples => Objective::Iwae { samples },
     };
-    let training = VaeTrainingConfig::new()
+    let mut training = VaeTrainingConfig::new()
         .with_lr(args.lr)
         .with_beta(args.beta)
         .with_kl_warmup_steps(args.kl_warmup)
         .with_objective(objective);
+    if let Schedule::Cosine = args.lr_schedule {
+        // A short run (a test, a smoke run) warms up over a tenth of itself.
+        let warmup_steps = args.warmup_steps.min(updates / 10).max(1);
+        training.optimizer.schedule = LrSchedule::WarmupCosine {
+            warmup_steps,
+            total_steps: updates.max(warmup_steps + 1),
+            min_lr: args.min_lr.unwrap_or(args.lr.min(1e-5)),
+        };
+    }
     training.validate()?;
     Ok(training)
 }
 
 fn start(args: &Args) -> gcore::Result<()> {
-    training_config(args)?;
+    // The schedule's length is checked again once the data is known.
+    training_config(args, args.warmup_steps + 1)?;
     let binarize = match args.binarize {
         Binarise::None => Binarize::Off,
         Binarise::Dynamic => Binarize::Dynamic,
@@ -205,7 +238,8 @@ fn run<M: Vae + Sample>(
 ) -> gcore::Result<()> {
     let (device, devices) =
         common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
-    let training = training_config(args)?;
+    let updates = args.epochs * (data.train.len() / args.batch_size.max(1)).max(1) as u64;
+    let training = training_config(args, updates)?;
     let trainer = Trainer::new(
         TrainerConfig::new()
             .with_epochs(args.epochs)
