@@ -238,12 +238,13 @@ fn run<M: Vae + Sample>(
 ) -> gcore::Result<()> {
     let (device, devices) =
         common::training_devices(args.device.as_deref(), args.devices.as_deref())?;
-    let updates = args.epochs * (data.train.len() / args.batch_size.max(1)).max(1) as u64;
-    let training = training_config(args, updates)?;
+    // Full batches only, as the loader draws them.
+    let per_epoch = (data.train.len() / args.batch_size.max(1)).max(1) as u64;
+    let training = training_config(args, args.epochs * per_epoch)?;
     let trainer = Trainer::new(
         TrainerConfig::new()
             .with_epochs(args.epochs)
-            .with_checkpoint_every((data.train.len() / args.batch_size.max(1)).max(1) as u64)
+            .with_checkpoint_every(per_epoch)
             .with_log_every(100),
         &args.out,
     )?
