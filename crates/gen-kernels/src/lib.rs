@@ -25,7 +25,9 @@
 //! unchanged.
 //!
 //! Set `GEN_KERNELS=burn` in the environment to run burn's kernels on flex
-//! too (for A/B measurements; read once per process).
+//! too, or `GEN_KERNELS=im2col` to keep ours but compute 3x3 stride-1
+//! convolutions by receptive fields instead of Winograd's F(2x2, 3x3) (for
+//! A/B measurements; read once per process).
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Tensor};
@@ -66,15 +68,29 @@ pub use pointwise::{Pointwise, gelu, silu};
 
 use burn::tensor::Device;
 
+/// `GEN_KERNELS`, read once.
+#[cfg(feature = "flex")]
+fn kernels_setting() -> Option<&'static str> {
+    static SETTING: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SETTING
+        .get_or_init(|| std::env::var("GEN_KERNELS").ok())
+        .as_deref()
+}
+
+/// Whether 3x3 stride-1 convolutions may use Winograd's algorithm
+/// (`GEN_KERNELS` is not `im2col`).
+#[cfg(feature = "flex")]
+fn winograd_enabled() -> bool {
+    kernels_setting() != Some("im2col")
+}
+
 /// Whether this crate's kernels run on `device`: a flex device (or an
 /// autodiff one over flex), the `flex` feature compiled in, and
 /// `GEN_KERNELS` not set to `burn`.
 pub fn fast_path(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
-        static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ENABLED.get_or_init(|| std::env::var("GEN_KERNELS").map_or(true, |v| v != "burn"))
-            && device.clone().inner() == Device::flex()
+        kernels_setting() != Some("burn") && device.clone().inner() == Device::flex()
     }
     #[cfg(not(feature = "flex"))]
     {

@@ -178,6 +178,89 @@ fn conv_transpose2d_matches_burn_on_random_shapes() {
     println!("conv_transpose2d: largest relative difference {worst:e}");
 }
 
+/// 3x3 stride-1 cases with at least 16 channels each way: the ones that
+/// run Winograd's F(2x2, 3x3), forward and input gradient (odd and even
+/// sizes, every padding it takes, the transposed convolution too).
+#[test]
+fn winograd_convolutions_match_burn() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let mut worst = 0f32;
+    for i in 0..16 {
+        let transposed = i % 4 == 3;
+        let (cin, cout) = (rng.random_range(16..=40), rng.random_range(16..=40));
+        let (h, w) = (rng.random_range(1..=15), rng.random_range(1..=15));
+        let pad = rng.random_range(0..=2);
+        let batch = rng.random_range(1..=5);
+        if !transposed && (h + 2 * pad < 3 || w + 2 * pad < 3) {
+            continue;
+        }
+        if transposed && (h + 2 <= 2 * pad || w + 2 <= 2 * pad) {
+            continue;
+        }
+        let case = Case {
+            x: [batch, cin, h, w],
+            weight: [cout, cin, 3, 3],
+            bias: rng.random(),
+            stride: 1,
+            pad,
+            dilation: 1,
+            pad_out: 0,
+        };
+        let r = if transposed {
+            let case = Case {
+                weight: [cin, cout, 3, 3],
+                ..case
+            };
+            let o = ConvTransposeOptions::new([1; 2], [pad; 2], [0; 2], [1; 2], 1);
+            let (o1, o2) = (o.clone(), o);
+            compare(
+                &case,
+                |x, w, b| gen_kernels::conv_transpose2d(x, w, b, o1.clone()),
+                |x, w, b| module::conv_transpose2d(x, w, b, o2.clone()),
+                cout,
+            )
+        } else {
+            let o = ConvOptions::new([1; 2], [pad; 2], [1; 2], 1);
+            let (o1, o2) = (o.clone(), o);
+            compare(
+                &case,
+                |x, w, b| gen_kernels::conv2d(x, w, b, o1.clone()),
+                |x, w, b| module::conv2d(x, w, b, o2.clone()),
+                cout,
+            )
+        };
+        assert!(r < 1e-4, "{case:?} transposed {transposed}: relative difference {r}");
+        worst = worst.max(r);
+    }
+    println!("winograd: largest relative difference {worst:e}");
+}
+
+/// Winograd's transforms add and subtract neighbouring inputs, so an
+/// infinity may come out as a NaN; but the outputs that are not finite
+/// are exactly burn's.
+#[test]
+fn winograd_keeps_non_finite_values_where_burn_has_them() {
+    let device = Device::flex();
+    let mut values = vec![0.5f32; 2 * 16 * 7 * 6];
+    values[9] = f32::NAN;
+    values[16 * 42 + 20] = f32::INFINITY;
+    values[2 * 16 * 42 - 1] = f32::NEG_INFINITY;
+    let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(values, [2, 16, 7, 6]), &device);
+    let w = Tensor::<4>::random([16, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let finite = |t: Tensor<4>| {
+        t.into_data()
+            .try_into_vec::<f32>()
+            .expect("f32")
+            .iter()
+            .map(|v| v.is_finite())
+            .collect::<Vec<_>>()
+    };
+    let ours = finite(gen_kernels::conv2d(x.clone(), w.clone(), None, o.clone()));
+    assert!(ours.iter().any(|f| !f));
+    assert_eq!(ours, finite(module::conv2d(x, w, None, o)));
+}
+
 #[test]
 fn asymmetric_padding_matches_burn() {
     let device = Device::flex();

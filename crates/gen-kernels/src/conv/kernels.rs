@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::geom::Geometry;
+use super::winograd;
 use crate::gemm::{View, matmul};
 
 /// Images per partial sum of the weight gradient. Fixed (not derived from
@@ -23,7 +24,7 @@ const IMAGES_PER_PARTIAL: usize = 4;
 
 /// Whether to split a batch over rayon's workers, or run it on one and let
 /// each product split itself (a batch smaller than the pool).
-fn per_image_parallel(batch: usize) -> bool {
+pub(super) fn per_image_parallel(batch: usize) -> bool {
     batch >= rayon::current_num_threads()
 }
 
@@ -37,7 +38,7 @@ thread_local! {
 /// Runs `f` with `len` values of this thread's scratch buffer (a fresh
 /// one if the buffer is in use further up this thread's stack, which a
 /// work-stealing wait could cause).
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffer) => {
             if buffer.len() < len {
@@ -95,7 +96,14 @@ fn receptive_fields<'a>(g: &Geometry, image: &'a [f32], scratch: &'a mut [f32]) 
 
 /// `y = conv(x, weight) + bias`: `x: [b, cin, h, w]`, `weight: [cout, K]`,
 /// `bias: [cout]`; returns `[b, cout, ho, wo]`.
+///
+/// A 3x3 stride-1 convolution wide enough runs Winograd's F(2x2, 3x3)
+/// instead (see [`super::winograd`]).
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    if let Some(plan) = winograd::Plan::forward(g) {
+        let u = winograd::forward_kernel(weight, g.cout, g.cin);
+        return winograd::correlate(&plan, x, &u, bias);
+    }
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0.0f32; g.batch * g.output_len()];
     let scratch = scratch_len(g);
@@ -119,8 +127,14 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
 }
 
 /// The gradient with respect to `x` of `<dy, conv(x, weight)>`: for each
-/// image, `col2im(weight^T * dy)`. Returns `[b, cin, h, w]`.
+/// image, `col2im(weight^T * dy)` (or, for a 3x3 stride-1 convolution
+/// wide enough, Winograd's F(2x2, 3x3) on the rotated kernel). Returns
+/// `[b, cin, h, w]`.
 pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    if let Some(plan) = winograd::Plan::input_grad(g) {
+        let u = winograd::input_grad_kernel(weight, g.cout, g.cin);
+        return winograd::correlate(&plan, dy, &u, None);
+    }
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0.0f32; g.batch * g.input_len()];
     let scratch = scratch_len(g);

@@ -7,6 +7,8 @@ mod ext;
 pub mod geom;
 #[cfg(feature = "flex")]
 mod kernels;
+#[cfg(feature = "flex")]
+mod winograd;
 
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Tensor, module};
