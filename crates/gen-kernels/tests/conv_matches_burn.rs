@@ -229,7 +229,10 @@ fn winograd_convolutions_match_burn() {
                 cout,
             )
         };
-        assert!(r < 1e-4, "{case:?} transposed {transposed}: relative difference {r}");
+        assert!(
+            r < 1e-4,
+            "{case:?} transposed {transposed}: relative difference {r}"
+        );
         worst = worst.max(r);
     }
     println!("winograd: largest relative difference {worst:e}");
@@ -245,7 +248,10 @@ fn winograd_keeps_non_finite_values_where_burn_has_them() {
     values[9] = f32::NAN;
     values[16 * 42 + 20] = f32::INFINITY;
     values[2 * 16 * 42 - 1] = f32::NEG_INFINITY;
-    let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(values, [2, 16, 7, 6]), &device);
+    let x = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(values, [2, 16, 7, 6]),
+        &device,
+    );
     let w = Tensor::<4>::random([16, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device);
     let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let finite = |t: Tensor<4>| {

@@ -228,11 +228,7 @@ fn run_group(
     for (j, image) in x.chunks_exact(plan.input_len()).enumerate() {
         transform_input(plan, image, v, tiles, j * th * tw);
     }
-    let (u_plane, v_plane, m_plane) = (
-        plan.cout * plan.cin,
-        plan.cin * tiles,
-        plan.cout * tiles,
-    );
+    let (u_plane, v_plane, m_plane) = (plan.cout * plan.cin, plan.cin * tiles, plan.cout * tiles);
     for e in 0..16 {
         matmul(
             (
@@ -340,8 +336,12 @@ fn transform_output(
                 // A^T on the rows, then on the columns.
                 let mut q = [[0.0f32; 4]; 2];
                 for k in 0..4 {
-                    let (m0, m1, m2, m3) =
-                        (lanes[k][tx], lanes[4 + k][tx], lanes[8 + k][tx], lanes[12 + k][tx]);
+                    let (m0, m1, m2, m3) = (
+                        lanes[k][tx],
+                        lanes[4 + k][tx],
+                        lanes[8 + k][tx],
+                        lanes[12 + k][tx],
+                    );
                     q[0][k] = m0 + m1 + m2;
                     q[1][k] = m1 - m2 - m3;
                 }
