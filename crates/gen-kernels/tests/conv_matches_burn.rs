@@ -178,7 +178,7 @@ fn conv_transpose2d_matches_burn_on_random_shapes() {
     println!("conv_transpose2d: largest relative difference {worst:e}");
 }
 
-/// 3x3 stride-1 cases with at least 16 channels each way: the ones that
+/// 3x3 stride-1 cases with at least 48 channels each way: the ones that
 /// run Winograd's F(2x2, 3x3), forward and input gradient (odd and even
 /// sizes, every padding it takes, the transposed convolution too).
 #[test]
@@ -187,7 +187,7 @@ fn winograd_convolutions_match_burn() {
     let mut worst = 0f32;
     for i in 0..16 {
         let transposed = i % 4 == 3;
-        let (cin, cout) = (rng.random_range(16..=40), rng.random_range(16..=40));
+        let (cin, cout) = (rng.random_range(48..=72), rng.random_range(48..=72));
         let (h, w) = (rng.random_range(1..=15), rng.random_range(1..=15));
         let pad = rng.random_range(0..=2);
         let batch = rng.random_range(1..=5);
@@ -244,15 +244,15 @@ fn winograd_convolutions_match_burn() {
 #[test]
 fn winograd_keeps_non_finite_values_where_burn_has_them() {
     let device = Device::flex();
-    let mut values = vec![0.5f32; 2 * 16 * 7 * 6];
+    let mut values = vec![0.5f32; 2 * 48 * 7 * 6];
     values[9] = f32::NAN;
-    values[16 * 42 + 20] = f32::INFINITY;
-    values[2 * 16 * 42 - 1] = f32::NEG_INFINITY;
+    values[48 * 42 + 20] = f32::INFINITY;
+    values[2 * 48 * 42 - 1] = f32::NEG_INFINITY;
     let x = Tensor::<4>::from_data(
-        burn::tensor::TensorData::new(values, [2, 16, 7, 6]),
+        burn::tensor::TensorData::new(values, [2, 48, 7, 6]),
         &device,
     );
-    let w = Tensor::<4>::random([16, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let w = Tensor::<4>::random([48, 48, 3, 3], Distribution::Normal(0.0, 1.0), &device);
     let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let finite = |t: Tensor<4>| {
         t.into_data()
@@ -353,9 +353,9 @@ fn results_do_not_depend_on_the_thread_count() {
     // products split themselves over the pool.
     for batch in [9, 1] {
         let device = Device::flex().autodiff();
-        let x = Tensor::<4>::random([batch, 16, 12, 12], Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<4>::random([24, 16, 3, 3], Distribution::Normal(0.0, 1.0), &device);
-        let b = Tensor::<1>::random([24], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random([batch, 48, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([56, 48, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<1>::random([56], Distribution::Normal(0.0, 1.0), &device);
         let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()

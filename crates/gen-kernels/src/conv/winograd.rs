@@ -34,9 +34,13 @@ use crate::gemm::{View, matmul};
 /// group to stay in the core's cache.
 const TILES_PER_GROUP: usize = 64;
 
-/// Channels below which the transforms cost more than the products save
-/// (measured with `bench_ops`: see docs/benchmarks.md).
-const MIN_CHANNELS: usize = 16;
+/// The harmonic mean of the two channel counts below which the transforms
+/// cost more than the products save: per tile, the products save in
+/// proportion to `cin * cout`, the transforms cost in proportion to
+/// `cin + cout`. Measured with `bench_ops` (docs/benchmarks.md, 3 Dec
+/// 2026): 32 -> 32 at 28x28 (mean 32) ran 0.65x im2col's speed forward,
+/// 96 -> 32 (48) 1.06x forward + backward, 128 -> 64 (85) 1.17x.
+const MIN_CHANNEL_MEAN: usize = 48;
 
 /// A 3x3 correlation at stride 1 of `x: [batch, cin, h, w]` (zero outside
 /// the image) into `[batch, cout, oh, ow]`:
@@ -91,8 +95,7 @@ impl Plan {
             && g.dilation == [1, 1]
             && g.pad[0] <= 2
             && g.pad[1] <= 2
-            && g.cin >= MIN_CHANNELS
-            && g.cout >= MIN_CHANNELS
+            && 2 * g.cin * g.cout >= MIN_CHANNEL_MEAN * (g.cin + g.cout)
     }
 
     /// Tiles (2x2 output blocks) per image: rows and columns.
