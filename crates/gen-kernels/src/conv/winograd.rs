@@ -38,8 +38,9 @@ const TILES_PER_GROUP: usize = 64;
 /// cost more than the products save: per tile, the products save in
 /// proportion to `cin * cout`, the transforms cost in proportion to
 /// `cin + cout`. Measured with `bench_ops` (docs/benchmarks.md, 3 Dec
-/// 2026): 32 -> 32 at 28x28 (mean 32) ran 0.65x im2col's speed forward,
-/// 96 -> 32 (48) 1.06x forward + backward, 128 -> 64 (85) 1.17x.
+/// 2026): 32 -> 32 at 28x28 (mean 32) ran at 0.59-0.74x of im2col's
+/// speed forward, 96 -> 32 (exactly 48) within the noise, 128 -> 64 (85)
+/// 1.34x forward + backward at one thread.
 const MIN_CHANNEL_MEAN: usize = 48;
 
 /// A 3x3 correlation at stride 1 of `x: [batch, cin, h, w]` (zero outside
